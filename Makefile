@@ -1,0 +1,49 @@
+# Trade Nexus: two commands on a fresh machine, `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run stop test lint format bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the Dagster UI + daemon and the Lona stand-in, then materialize the graph.
+run: install
+	$(BIN)/nexus up
+
+## Stop everything `make run` started.
+stop:
+	@if [ -x $(BIN)/nexus ]; then $(BIN)/nexus down; else echo "nothing to stop"; fi
+
+## Lint, format check and the whole test suite (slow and e2e tests included).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Print the benchmark figures.
+bench: install
+	$(BIN)/python benchmarks/features.py
+
+clean:
+	rm -rf .nexus .pytest_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""The `nexus` command: run the local stack and the stand-ins.
+
+Subcommand names are a public interface: scripts and other systems call them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from nexus_assets import stack
+
+
+def _up(args: argparse.Namespace) -> int:
+    config = stack.StackConfig(dagster_port=args.dagster_port, lona_port=args.lona_port)
+    stack.start(config)
+    if not args.no_materialize:
+        run_id = stack.launch_main_job(config)
+        print(f"launched {stack.MAIN_JOB}: {config.dagster_url}/runs/{run_id}")
+    print(f"Dagster UI:         {config.dagster_url}")
+    print(f"Lona stand-in:      {config.lona_url}")
+    print("Stop everything with: make stop")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped = stack.stop(stack.StackConfig())
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _lona_sim(arguments: Sequence[str]) -> int:
+    from nexus_assets.sim import lona_server
+
+    lona_server.main(list(arguments))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nexus", description="Trade Nexus command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the local stack (Dagster UI + daemon, Lona stand-in)")
+    up.add_argument("--dagster-port", type=int, default=3000)
+    up.add_argument("--lona-port", type=int, default=8765)
+    up.add_argument("--no-materialize", action="store_true", help="do not launch the main job")
+    up.set_defaults(handler=_up)
+
+    down = commands.add_parser("down", help="stop what `nexus up` started")
+    down.set_defaults(handler=_down)
+
+    # Listed for --help; its own arguments are parsed by the stand-in (main() hands them over).
+    commands.add_parser("lona-sim", help="run the Lona gateway stand-in (see `nexus lona-sim --help`)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["lona-sim"]:
+        return _lona_sim(arguments[1:])
+    args = build_parser().parse_args(arguments)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""A synchronous client for the Lona gateway.
+
+Every call goes through one path that retries transient failures with tenacity and turns
+every other outcome into a typed ``LonaError``, so callers (Dagster resources, sensors, the
+CLI) handle Lona's failure modes in one vocabulary. The agent token is sent as a header and
+scrubbed from every error message; it is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+import orjson
+import polars as pl
+from tenacity import RetryCallState
+
+from nexus_assets.lona import envelope
+from nexus_assets.lona.errors import (
+    LonaConfigError,
+    LonaConnectionError,
+    LonaError,
+    LonaProtocolError,
+    LonaReportFailedError,
+    LonaReportTimeoutError,
+    error_for_status,
+)
+from nexus_assets.lona.retry import is_transient, is_unsent, parse_retry_after, retrying
+from nexus_assets.lona.symbol_data import bars_from_payload
+from nexus_assets.lona.wire import format_date, format_time, parse_time
+from nexus_assets.ml.bars import BarsValidationError
+
+logger = logging.getLogger(__name__)
+
+PAGE_LIMIT = 100
+REPORT_STATUSES: frozenset[str] = frozenset({"PENDING", "EXECUTING", "PROCESSING", "COMPLETED", "FAILED"})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class _Reply:
+    data: Any
+    status: int
+    method: str
+    path: str
+
+    def protocol_error(self, message: str) -> LonaProtocolError:
+        return LonaProtocolError(message, status=self.status, method=self.method, path=self.path)
+
+    def fields(self, value: object, fields: tuple[str, ...], what: str) -> dict[str, Any]:
+        return envelope.require_fields(
+            value, fields, what=what, method=self.method, path=self.path, status=self.status
+        )
+
+
+class LonaClient:
+    """Lona's REST API with retries, typed errors and plain-JSON results."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        user_id: str,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 4,
+        backoff_base_s: float = 0.25,
+        backoff_max_s: float = 8.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not base_url:
+            raise LonaConfigError("base_url is empty")
+        if not token:
+            raise LonaConfigError("token is empty")
+        if not user_id:
+            raise LonaConfigError("user_id is empty")
+        if max_attempts < 1:
+            raise LonaConfigError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.user_id = user_id
+        self._token = token
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            headers={"X-API-Key": token, "X-User-Id": user_id, "Accept": "application/json"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> LonaClient:
+        """Built from LONA_GATEWAY_URL, LONA_AGENT_TOKEN and LONA_AGENT_ID."""
+        values = {}
+        for name in ("LONA_GATEWAY_URL", "LONA_AGENT_TOKEN", "LONA_AGENT_ID"):
+            value = os.environ.get(name, "").strip()
+            if not value:
+                raise LonaConfigError(f"environment variable {name} is not set")
+            values[name] = value
+        return cls(values["LONA_GATEWAY_URL"], values["LONA_AGENT_TOKEN"], values["LONA_AGENT_ID"], **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LonaClient(base_url={self.base_url!r}, user_id={self.user_id!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # transport ---------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        files: Mapping[str, Any] | None,
+        form: Mapping[str, str] | None,
+    ) -> _Reply:
+        content = None
+        headers = None
+        if body is not None:
+            content = orjson.dumps(body)
+            headers = {"Content-Type": "application/json"}
+        try:
+            response = self._http.request(
+                method,
+                path.lstrip("/"),
+                params=params,
+                content=content,
+                headers=headers,
+                files=files,
+                data=form,
+            )
+        except httpx.TimeoutException as exc:
+            unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise LonaConnectionError(
+                f"no answer within {self._timeout_s:g}s ({type(exc).__name__})",
+                request_sent=not unsent,
+                method=method,
+                path=path,
+            ) from None
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError)
+            raise LonaConnectionError(
+                f"could not reach Lona at {self.base_url}: {self._scrub(str(exc))}",
+                request_sent=not unsent,
+                method=method,
+                path=path,
+            ) from None
+        if response.is_success:
+            data = envelope.unwrap_data(
+                response.content, method=method, path=path, status=response.status_code
+            )
+            return _Reply(data, response.status_code, method, path)
+        code, message = envelope.error_details(response.content, response.reason_phrase)
+        raise error_for_status(
+            response.status_code,
+            self._scrub(message),
+            code=code,
+            method=method,
+            path=path,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "Lona call failed (%s); attempt %d of %d, retrying in %.2fs",
+            error,
+            state.attempt_number,
+            self._max_attempts,
+            wait,
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        files: Mapping[str, Any] | None = None,
+        form: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> _Reply:
+        """One logical call: retried while transient, then a typed error."""
+        safe = method.upper() in _IDEMPOTENT if idempotent is None else idempotent
+        policy = retrying(
+            max_attempts=self._max_attempts,
+            backoff_base_s=self._backoff_base_s,
+            backoff_max_s=self._backoff_max_s,
+            should_retry=is_transient if safe else is_unsent,
+            before_sleep=self._log_retry,
+        )
+        return policy(self._send_once, method.upper(), path, params, body, files, form)
+
+    # pagination --------------------------------------------------------------------------
+
+    def iter_pages(
+        self, path: str, params: Mapping[str, Any] | None = None, *, page_size: int = PAGE_LIMIT
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list, fetching pages of ``page_size`` (<= 100) lazily."""
+        limit = max(1, min(page_size, PAGE_LIMIT))
+        skip = 0
+        while True:
+            query = {**(params or {}), "skip": skip, "limit": limit}
+            reply = self._request("GET", path, params=query)
+            items, has_next = envelope.unwrap_page(
+                reply.data, method=reply.method, path=reply.path, status=reply.status
+            )
+            yield from items
+            if not has_next:
+                return
+            if not items:
+                raise reply.protocol_error("list page is empty but 'has_next' is true")
+            skip += len(items)
+
+    # strategies and symbols --------------------------------------------------------------
+
+    def list_strategies(self) -> list[dict[str, Any]]:
+        return list(self.iter_pages("/strategies"))
+
+    def get_strategy(self, strategy_id: str) -> dict[str, Any]:
+        reply = self._request("GET", f"/strategies/{_segment(strategy_id)}")
+        return reply.fields(reply.data, ("id", "name"), "strategy")
+
+    def create_strategy(
+        self, name: str, description: str = "", code: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Create a strategy; repeated only when Lona cannot have received it."""
+        body = {"name": name, "description": description, **extra}
+        if code is not None:
+            body["code"] = code
+        reply = self._request("POST", "/strategies", body=body)
+        return reply.fields(reply.data, ("id", "name"), "created strategy")
+
+    def list_symbols(self) -> list[dict[str, Any]]:
+        return list(self.iter_pages("/symbols"))
+
+    def get_symbol(self, symbol_id: str) -> dict[str, Any]:
+        reply = self._request("GET", f"/symbols/{_segment(symbol_id)}")
+        return reply.fields(reply.data, ("id", "name"), "symbol")
+
+    def get_symbol_data(
+        self, symbol_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> pl.DataFrame:
+        """The symbol's bars as canonical, validated bars named by the symbol's ``name``."""
+        params = {}
+        if start is not None:
+            params["start_date"] = format_time(start)
+        if end is not None:
+            params["end_date"] = format_time(end)
+        reply = self._request("GET", f"/symbols/{_segment(symbol_id)}/data", params=params)
+        data = reply.fields(reply.data, ("name", "bars"), "symbol data")
+        if not isinstance(data["name"], str) or not data["name"]:
+            raise reply.protocol_error("symbol data 'name' is not a non-empty string")
+        try:
+            return bars_from_payload(data["bars"], symbol=data["name"], source=f"Lona symbol {symbol_id}")
+        except BarsValidationError as exc:
+            raise reply.protocol_error(f"symbol data is not valid bars: {exc}") from exc
+
+    def upload_symbol_csv(self, name: str, csv_bytes: bytes, frequency: str = "1d") -> dict[str, Any]:
+        """Create a symbol from CSV; repeated only when Lona cannot have received it."""
+        reply = self._request(
+            "POST",
+            "/symbols",
+            files={"file": (f"{name}.csv", csv_bytes, "text/csv")},
+            form={"name": name, "frequency": frequency},
+        )
+        return reply.fields(reply.data, ("id", "name"), "uploaded symbol")
+
+    # backtests and reports ---------------------------------------------------------------
+
+    def run_backtest(
+        self,
+        strategy_id: str,
+        data_ids: list[str],
+        start_date: date | datetime | str,
+        end_date: date | datetime | str,
+        simulation_parameters: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Start a backtest and return its report id.
+
+        Retried on any transient failure: a duplicate run only adds a report, never a trade.
+        """
+        body = {
+            "strategy_id": strategy_id,
+            "data_ids": list(data_ids),
+            "start_date": format_date(start_date),
+            "end_date": format_date(end_date),
+            "simulation_parameters": dict(simulation_parameters or {}),
+        }
+        reply = self._request("POST", "/runner/run", body=body, idempotent=True)
+        report_id = reply.fields(reply.data, ("report_id",), "runner response")["report_id"]
+        if not isinstance(report_id, str) or not report_id:
+            raise reply.protocol_error("runner response 'report_id' is not a non-empty string")
+        return report_id
+
+    def get_report_status(self, report_id: str) -> dict[str, Any]:
+        reply = self._request("GET", f"/reports/{_segment(report_id)}/status")
+        status = reply.fields(reply.data, ("status",), "report status")
+        if status["status"] not in REPORT_STATUSES:
+            raise reply.protocol_error(f"unknown report status {status['status']!r}")
+        return status
+
+    def get_report(self, report_id: str) -> dict[str, Any]:
+        reply = self._request("GET", f"/reports/{_segment(report_id)}")
+        return reply.fields(reply.data, ("id", "strategy_id", "status"), "report")
+
+    def get_full_report(self, report_id: str) -> dict[str, Any]:
+        reply = self._request("GET", f"/reports/{_segment(report_id)}/full")
+        return reply.fields(reply.data, ("id", "strategy_id", "status", "trades"), "full report")
+
+    def list_reports(self, strategy_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Report summaries, newest first."""
+        params = {}
+        if strategy_id is not None:
+            params["strategy_id"] = strategy_id
+        if status is not None:
+            params["status"] = status
+        reports = list(self.iter_pages("/reports", params))
+        keyed = []
+        for report in reports:
+            try:
+                keyed.append((parse_time(report["created_at"]), report))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LonaProtocolError(
+                    f"report summary lacks a valid 'created_at' ({exc})", method="GET", path="/reports"
+                ) from None
+        keyed.sort(key=lambda pair: pair[0], reverse=True)
+        return [report for _, report in keyed]
+
+    def latest_completed_report(self, strategy_id: str) -> dict[str, Any] | None:
+        reports = self.list_reports(strategy_id=strategy_id, status="COMPLETED")
+        return reports[0] if reports else None
+
+    def wait_for_report(
+        self, report_id: str, timeout_s: float = 120.0, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """The report once COMPLETED; a typed error when it fails or takes too long."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.get_report_status(report_id)
+            if status["status"] == "COMPLETED":
+                return self.get_report(report_id)
+            if status["status"] == "FAILED":
+                reason = status.get("error") or "no reason given"
+                raise LonaReportFailedError(
+                    f"report {report_id} failed: {self._scrub(str(reason))}",
+                    code="report_failed",
+                    method="GET",
+                    path=f"/reports/{report_id}/status",
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LonaReportTimeoutError(
+                    f"report {report_id} still {status['status']} after {timeout_s:g}s",
+                    code="report_timeout",
+                    method="GET",
+                    path=f"/reports/{report_id}/status",
+                )
+            time.sleep(min(poll_s, remaining))
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment, so an id can never reach another resource."""
+    if not isinstance(value, str) or not value:
+        raise LonaError(f"expected a non-empty id, got {value!r}")
+    return quote(value, safe="")

@@ -1,0 +1,222 @@
+"""The Lona stand-in as an HTTP server: Lona's API plus test controls under ``/_sim``.
+
+Run it with ``python -m nexus_assets.sim.lona_server --port 8765`` (token and user id from
+``--token``/``--user-id`` or LONA_AGENT_TOKEN/LONA_AGENT_ID; prefer the environment, which
+keeps the token out of the process list).
+
+Test controls need no credentials (the stand-in is meant for loopback only):
+``POST /_sim/tick?n=1`` reveals the next bar(s) and completes the next strategy's report;
+``GET /_sim/state``; ``POST /_sim/faults`` arms a fault for the next ``count`` matching
+``/api/v1`` requests: ``{"status": 429|5xx|4xx, "retry_after"?, "body"?}``, ``{"malformed":
+true}`` (200 with a non-JSON body) or ``{"delay_s": x}`` (answer late), each with optional
+``path_prefix`` (``/reports`` or ``/api/v1/reports``); ``DELETE /_sim/faults`` disarms them;
+``GET /_sim/stats`` counts the API requests that arrived, ``DELETE /_sim/stats`` resets them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import uvicorn
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nexus_assets.sim.lona_api import API_PREFIX, error_response, json_response, ok, router
+from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
+from nexus_assets.sim.lona_world import LonaWorld, WorldConfig, WorldError
+from nexus_assets.sim.market import DEFAULT_SYMBOLS
+
+logger = logging.getLogger(__name__)
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
+
+
+class Ticker:
+    """Advances the world every ``interval_s`` seconds on a daemon thread."""
+
+    def __init__(self, world: LonaWorld, interval_s: float) -> None:
+        self._world = world
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lona-ticker", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._world.tick()
+            except Exception:
+                logger.exception("Lona stand-in tick failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _fault_response(fault: FaultSpec) -> Response:
+    if fault.malformed:
+        body = fault.body if fault.body is not None else "<html>gateway hiccup</html>"
+        return Response(body.encode(), status_code=200, media_type="application/json")
+    status = fault.status or 500
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+    if fault.body is not None:
+        return Response(fault.body.encode(), status_code=status, headers=headers)
+    code = "rate_limited" if status == 429 else _HTTP_CODES.get(status, f"http_{status}")
+    return error_response(status, code, f"injected fault: HTTP {status}", headers)
+
+
+def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s: float = 5.0) -> FastAPI:
+    """The stand-in app; the ticker runs only while the app is being served."""
+    if not token or not user_id:
+        raise ValueError("token and user_id must not be empty")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ticker = None
+        if report_interval_s > 0 and math.isfinite(report_interval_s):
+            ticker = Ticker(world, report_interval_s)
+            ticker.start()
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.stop()
+
+    app = FastAPI(title="Lona gateway stand-in", lifespan=lifespan)
+    app.state.world = world
+    app.state.token = token
+    app.state.user_id = user_id
+    faults = FaultBoard(API_PREFIX)
+    stats = RequestStats()
+
+    @app.middleware("http")
+    async def inject_faults(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if not path.startswith(API_PREFIX):
+            return await call_next(request)
+        stats.arrived(request.method, path)
+        status = 500
+        try:
+            fault = faults.take(path)
+            if fault is not None and fault.delay_s is not None:
+                await asyncio.sleep(fault.delay_s)
+                fault = None
+            response = _fault_response(fault) if fault is not None else await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            stats.answered(status)
+
+    @app.exception_handler(WorldError)
+    async def world_error(request: Request, exc: WorldError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.get("/health")
+    def health() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.post("/_sim/tick")
+    def tick(n: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+        last = {}
+        for _ in range(n):
+            last = world.tick()
+        return ok(last)
+
+    @app.get("/_sim/state")
+    def state() -> Response:
+        return ok(world.state())
+
+    @app.post("/_sim/faults")
+    def arm(fault: FaultSpec) -> Response:
+        faults.arm(fault)
+        return ok({"armed": faults.pending()}, 201)
+
+    @app.get("/_sim/faults")
+    def armed() -> Response:
+        return ok({"armed": faults.pending()})
+
+    @app.delete("/_sim/faults")
+    def disarm() -> Response:
+        faults.clear()
+        return ok({"armed": []})
+
+    @app.get("/_sim/stats")
+    def read_stats() -> Response:
+        return ok(stats.snapshot())
+
+    @app.delete("/_sim/stats")
+    def reset_stats() -> Response:
+        stats.reset()
+        return ok(stats.snapshot())
+
+    app.include_router(router)
+    return app
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nexus_assets.sim.lona_server", description="Serve the Lona stand-in."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default=os.environ.get("LONA_AGENT_TOKEN", "dev-token"))
+    parser.add_argument("--user-id", default=os.environ.get("LONA_AGENT_ID", "dev-agent"))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--report-interval",
+        type=float,
+        default=5.0,
+        help="seconds between ticks (new bar + new report); 0 disables the ticker",
+    )
+    parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbol names")
+    parser.add_argument("--strategies", type=int, default=12, help="number of strategies")
+    parser.add_argument("--initial-bars", type=int, default=756, help="bars revealed at start")
+    parser.add_argument("--horizon-bars", type=int, default=756 + 1260, help="bars in total")
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    logging.basicConfig(level=args.log_level.upper())
+    config = WorldConfig(
+        seed=args.seed,
+        symbols=symbols,
+        n_strategies=args.strategies,
+        initial_bars=args.initial_bars,
+        horizon_bars=max(args.horizon_bars, args.initial_bars),
+    )
+    world = LonaWorld(config)
+    app = create_app(world, token=args.token, user_id=args.user_id, report_interval_s=args.report_interval)
+    logger.warning(
+        "Lona stand-in on http://%s:%d%s for user %s (%d strategies, seed %d)",
+        args.host,
+        args.port,
+        API_PREFIX,
+        args.user_id,
+        config.n_strategies,
+        config.seed,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

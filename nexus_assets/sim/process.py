@@ -1,0 +1,160 @@
+"""Running a stand-in as a real subprocess on loopback, for tests and local runs.
+
+Tests talk to stand-ins over real HTTP so that client timeouts, retries and envelopes are
+exercised as in production; these helpers start one, wait until it answers, and make sure it
+is gone afterwards even when the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+class StandInStartError(RuntimeError):
+    """A stand-in process died or never became healthy; the message holds its output."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the caller should bind it soon)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _output(log: IO[bytes] | None, limit: int = 4000) -> str:
+    if log is None:
+        return ""
+    log.flush()
+    text = Path(log.name).read_bytes().decode("utf-8", errors="replace")
+    return text[-limit:]
+
+
+def wait_until_healthy(
+    url: str,
+    *,
+    timeout_s: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log: IO[bytes] | None = None,
+    poll_s: float = 0.05,
+) -> None:
+    """Poll ``url`` until it answers 200; fail fast, with the output, if ``process`` exits."""
+    deadline = time.monotonic() + timeout_s
+    last_error = "no answer yet"
+    with httpx.Client(timeout=1.0) as http:
+        while True:
+            if process is not None and process.poll() is not None:
+                raise StandInStartError(
+                    f"process exited with code {process.returncode} before {url} answered; "
+                    f"output:\n{_output(log)}"
+                )
+            try:
+                response = http.get(url)
+                if response.status_code == 200:
+                    return
+                last_error = f"HTTP {response.status_code}"
+            except httpx.TransportError as exc:
+                last_error = type(exc).__name__
+            if time.monotonic() >= deadline:
+                raise StandInStartError(
+                    f"{url} not healthy after {timeout_s:g}s ({last_error}); output:\n{_output(log)}"
+                )
+            time.sleep(poll_s)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Terminate, then kill if it does not exit within ``grace_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_s)
+
+
+@contextmanager
+def running_process(
+    args: Sequence[str],
+    *,
+    health_url: str,
+    env: Mapping[str, str] | None = None,
+    startup_timeout_s: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess that is healthy inside the block and stopped after it."""
+    with tempfile.NamedTemporaryFile(prefix="stand-in-", suffix=".log") as log:
+        process = subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            wait_until_healthy(health_url, timeout_s=startup_timeout_s, process=process, log=log)
+            yield process
+        finally:
+            stop_process(process)
+
+
+@dataclass(frozen=True)
+class LonaStandIn:
+    base_url: str
+    root_url: str
+    token: str
+    user_id: str
+
+    def __repr__(self) -> str:
+        return f"LonaStandIn(base_url={self.base_url!r}, user_id={self.user_id!r})"
+
+
+@contextmanager
+def running_lona_stand_in(
+    *,
+    token: str = "test-token",
+    user_id: str = "test-agent",
+    seed: int = 7,
+    report_interval_s: float = 3600.0,
+    port: int | None = None,
+    symbols: tuple[str, ...] | None = None,
+    n_strategies: int | None = None,
+    initial_bars: int | None = None,
+    startup_timeout_s: float = 30.0,
+) -> Iterator[LonaStandIn]:
+    """A Lona stand-in subprocess on loopback; the token travels by environment, not argv."""
+    port = port or free_port()
+    root_url = f"http://127.0.0.1:{port}"
+    args = [
+        sys.executable,
+        "-m",
+        "nexus_assets.sim.lona_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        str(seed),
+        "--report-interval",
+        f"{report_interval_s:g}",
+    ]
+    if symbols:
+        args += ["--symbols", ",".join(symbols)]
+    if n_strategies is not None:
+        args += ["--strategies", str(n_strategies)]
+    if initial_bars is not None:
+        args += ["--initial-bars", str(initial_bars)]
+    env = {"LONA_AGENT_TOKEN": token, "LONA_AGENT_ID": user_id}
+    with running_process(args, health_url=f"{root_url}/health", env=env, startup_timeout_s=startup_timeout_s):
+        yield LonaStandIn(base_url=f"{root_url}/api/v1", root_url=root_url, token=token, user_id=user_id)
