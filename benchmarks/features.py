@@ -33,7 +33,8 @@ def make_signals(bars: pl.DataFrame, count: int, seed: int = 1) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "symbol": picks["symbol"],
-            "timestamp": picks["timestamp"] - pl.Series(rng.integers(0, 20, count)).cast(pl.Duration("us")) * 3_600_000_000,
+            "timestamp": picks["timestamp"]
+            - pl.Series(rng.integers(0, 20, count)).cast(pl.Duration("us")) * 3_600_000_000,
             "side": rng.choice(["buy", "sell", "flat"], count),
             "strength": rng.uniform(0, 1, count),
         }
@@ -122,7 +123,9 @@ def main() -> None:
     symbols = tuple(f"S{i:04d}" for i in range(args.symbols))
     bars = simulate_market(MarketSimConfig(symbols=symbols, n_bars=args.bars, seed=1))
     signals = make_signals(bars, args.signals)
-    print(f"data: {args.symbols} symbols x {args.bars} bars = {bars.height:,} rows, {signals.height:,} signals")
+    print(
+        f"data: {args.symbols} symbols x {args.bars} bars = {bars.height:,} rows, {signals.height:,} signals"
+    )
     print(f"cores: {os.cpu_count()}, polars threads: {pl.thread_pool_size()}")
 
     compute_features(bars, signals)  # warm-up: first call pays one-off initialisation
@@ -132,8 +135,12 @@ def main() -> None:
 
     from nexus_assets.ml.features import LOOKBACK_BARS
 
-    reference = pl.from_pandas(theirs[theirs["bar_number"] >= LOOKBACK_BARS - 1][["symbol", "timestamp", *FEATURE_COLUMNS]])
-    reference = reference.with_columns(pl.col("timestamp").dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
+    reference = pl.from_pandas(
+        theirs[theirs["bar_number"] >= LOOKBACK_BARS - 1][["symbol", "timestamp", *FEATURE_COLUMNS]]
+    )
+    reference = reference.with_columns(
+        pl.col("timestamp").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+    )
     joined = ours.join(reference, on=["symbol", "timestamp"], suffix="_pd")
     worst = max(
         float((joined[c] - joined[f"{c}_pd"]).abs().max() / max(1.0, float(joined[c].abs().max())))
@@ -143,10 +150,18 @@ def main() -> None:
     assert worst < 1e-6, f"polars and pandas disagree: {worst}"
 
     polars_median, pandas_median = statistics.median(polars_times), statistics.median(pandas_times)
-    print(f"polars (ours): median {polars_median:.3f} s, best {min(polars_times):.3f} s over {len(polars_times)} runs")
-    print(f"pandas:        median {pandas_median:.3f} s, best {min(pandas_times):.3f} s over {len(pandas_times)} runs")
-    print(f"speed-up: {pandas_median / polars_median:.1f}x (median/median); max relative difference {worst:.1e}")
-    print(f"target: polars < 0.5 s and >= 4x: {'met' if polars_median < 0.5 and pandas_median / polars_median >= 4 else 'NOT met'}")
+    print(
+        f"polars (ours): median {polars_median:.3f} s, best {min(polars_times):.3f} s over {len(polars_times)} runs"
+    )
+    print(
+        f"pandas:        median {pandas_median:.3f} s, best {min(pandas_times):.3f} s over {len(pandas_times)} runs"
+    )
+    print(
+        f"speed-up: {pandas_median / polars_median:.1f}x (median/median); max relative difference {worst:.1e}"
+    )
+    print(
+        f"target: polars < 0.5 s and >= 4x: {'met' if polars_median < 0.5 and pandas_median / polars_median >= 4 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

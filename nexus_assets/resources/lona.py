@@ -14,11 +14,15 @@ from nexus_assets.lona.client import LonaClient
 class LonaGateway(dg.ConfigurableResource):
     """Connection settings for Lona; ``client()`` opens a retrying, typed-error HTTP client."""
 
-    base_url: str = Field(description="Gateway URL including the API prefix, e.g. https://gateway.lona.agency/api/v1")
+    base_url: str = Field(
+        description="Gateway URL including the API prefix, e.g. https://gateway.lona.agency/api/v1"
+    )
     token: str = Field(description="Agent token sent as X-API-Key.")
     user_id: str = Field(description="Agent id sent as X-User-Id.")
     timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout in seconds.")
-    max_attempts: int = Field(default=4, ge=1, le=10, description="Attempts on 429, 5xx and transport errors.")
+    max_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts on 429, 5xx and transport errors."
+    )
     backoff_base_s: float = Field(default=0.5, gt=0, description="First retry delay; doubles per attempt.")
 
     @contextmanager

@@ -55,7 +55,10 @@ class SimulatedMarketData(MarketDataSource):
             except ValueError as error:
                 raise ValueError(f"end_date: {error}") from error
         config = MarketSimConfig(
-            symbols=tuple(self.symbols), n_bars=self.n_bars, seed=self.seed, start=start_for_end(end, self.n_bars)
+            symbols=tuple(self.symbols),
+            n_bars=self.n_bars,
+            seed=self.seed,
+            start=start_for_end(end, self.n_bars),
         )
         return simulate_market(config)
 

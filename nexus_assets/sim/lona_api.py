@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nexus_assets.lona.symbol_data import bars_from_csv, bars_payload
 from nexus_assets.ml.bars import BarsValidationError
-from nexus_assets.sim.lona_world import LonaWorld, WorldError
+from nexus_assets.sim.lona_records import WorldError
+from nexus_assets.sim.lona_world import LonaWorld
 
 API_PREFIX = "/api/v1"
 MAX_LIMIT = 100

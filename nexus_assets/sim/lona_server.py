@@ -32,10 +32,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nexus_assets.sim.lona_api import API_PREFIX, error_response, json_response, ok, router
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
-from nexus_assets.sim.lona_world import LonaWorld, WorldConfig, WorldError
+from nexus_assets.sim.lona_records import WorldError
+from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("nexus_assets.sim.lona_server")
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
 
@@ -187,8 +188,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbol names")
     parser.add_argument("--strategies", type=int, default=12, help="number of strategies")
-    parser.add_argument("--initial-bars", type=int, default=756, help="bars revealed at start")
-    parser.add_argument("--horizon-bars", type=int, default=756 + 1260, help="bars in total")
+    parser.add_argument(
+        "--initial-bars",
+        type=int,
+        default=WorldConfig.initial_bars,
+        help="bars revealed at start, the last at the newest close",
+    )
+    parser.add_argument("--horizon-bars", type=int, default=WorldConfig.horizon_bars, help="bars in total")
     parser.add_argument("--log-level", default="warning")
     return parser
 

@@ -4,6 +4,8 @@ Everything is derived from the seed and the number of ticks, so two stand-ins st
 and ticked alike serve the same strategies, bars, trades and statistics (ids included); only
 ``created_at`` stamps follow the wall clock. Each tick reveals the next bar and completes a
 report for the next strategy in turn, which is how new trades and exits appear over time.
+Those reports span everything revealed, with ``start_date``/``end_date`` as the first and last
+bar's ISO time; runner reports keep the dates they were asked for.
 """
 
 from __future__ import annotations
@@ -19,8 +21,16 @@ import polars as pl
 
 from nexus_assets.lona.wire import format_time, parse_bound
 from nexus_assets.ml.bars import BarsValidationError
-from nexus_assets.sim.lona_backtest import BacktestResult, SimulationParameters, run_backtest
-from nexus_assets.sim.market import DEFAULT_SYMBOLS, MarketSimConfig, now_utc, simulate_market
+from nexus_assets.sim.lona_backtest import SimulationParameters, run_backtest
+from nexus_assets.sim.lona_records import REPORT_STATUSES, Report, SymbolRecord, WorldError
+from nexus_assets.sim.market import (
+    DEFAULT_SYMBOLS,
+    MarketSimConfig,
+    latest_close,
+    now_utc,
+    simulate_market,
+    start_for_end,
+)
 from nexus_assets.sim.strategies import (
     TEMPLATES,
     StrategySpec,
@@ -29,76 +39,29 @@ from nexus_assets.sim.strategies import (
     stable_id,
 )
 
-REPORT_STATUSES: tuple[str, ...] = ("PENDING", "EXECUTING", "PROCESSING", "COMPLETED", "FAILED")
-
-
-class WorldError(Exception):
-    """A request the world refuses, with the HTTP status and code the API answers."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
 
 @dataclass(frozen=True)
 class WorldConfig:
     seed: int = 7
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     n_strategies: int = 12
-    initial_bars: int = 756
-    horizon_bars: int = 756 + 1260
+    initial_bars: int = 1260
+    """Matches the simulator source's default, so both serve the same bars at start-up."""
+    horizon_bars: int = 1260 + 1260
+    last_close: datetime | None = None
+    """Close time of the last bar revealed at start-up; default: the newest finished close."""
+    reports_kept_per_strategy: int = 20
+    """Older finished reports are forgotten (404), as a long-running gateway would archive them."""
     run_step_s: float = 0.1
     """Pause between a run's status changes, so clients can watch it progress."""
 
     def __post_init__(self) -> None:
+        if self.reports_kept_per_strategy < 1:
+            raise ValueError("reports_kept_per_strategy: at least one report must be kept")
         if self.n_strategies < 1:
             raise ValueError("n_strategies: at least one strategy is required")
         if not 2 <= self.initial_bars <= self.horizon_bars:
             raise ValueError("initial_bars: must be at least 2 and at most horizon_bars")
-
-
-@dataclass(frozen=True)
-class SymbolRecord:
-    id: str
-    name: str
-    bars: pl.DataFrame
-    frequency: str
-    created_at: datetime
-    progressive: bool
-    """True for simulated symbols, whose bars are revealed one tick at a time."""
-
-
-@dataclass
-class Report:
-    id: str
-    strategy_id: str
-    data_ids: list[str]
-    created_at: datetime
-    start: str
-    end: str
-    simulation: SimulationParameters
-    status: str = "PENDING"
-    progress: float = 0.0
-    error: str | None = None
-    result: BacktestResult | None = None
-    completed_at: datetime | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "strategy_id": self.strategy_id,
-            "status": self.status,
-            "created_at": format_time(self.created_at),
-            "completed_at": format_time(self.completed_at) if self.completed_at else None,
-            "start_date": self.start,
-            "end_date": self.end,
-            "data_ids": list(self.data_ids),
-            "error": self.error,
-            "total_stats": self.result.total_stats if self.result else None,
-        }
 
 
 @dataclass
@@ -121,9 +84,14 @@ class LonaWorld:
         self._clock = clock
         self._lock = threading.RLock()
         started = clock()
+        last_close = self.config.last_close or latest_close(started)
+        self.start = start_for_end(last_close, self.config.initial_bars)
         market = simulate_market(
             MarketSimConfig(
-                symbols=self.config.symbols, n_bars=self.config.horizon_bars, seed=self.config.seed
+                symbols=self.config.symbols,
+                n_bars=self.config.horizon_bars,
+                seed=self.config.seed,
+                start=self.start,
             )
         )
         self._state = _State(revealed=self.config.initial_bars)
@@ -234,7 +202,18 @@ class LonaWorld:
             spec = specs[state.next_strategy % len(specs)]
             state.next_strategy += 1
             report = self._complete_now(spec)
+            self._prune_reports(spec.id)
             return {**self.state(), "report_id": report.id, "strategy_id": spec.id}
+
+    def _prune_reports(self, strategy_id: str) -> None:
+        """Keep the newest finished reports of a strategy, so a long-running stand-in stays small."""
+        finished = [
+            r for r in self._state.reports.values()
+            if r.strategy_id == strategy_id and r.status in ("COMPLETED", "FAILED")
+        ]  # fmt: skip
+        finished.sort(key=lambda r: r.created_at)
+        for stale in finished[: -self.config.reports_kept_per_strategy]:
+            del self._state.reports[stale.id]
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -242,6 +221,7 @@ class LonaWorld:
             visible = self._visible(first)
             return {
                 "seed": self.config.seed,
+                "start": self.start.isoformat(),
                 "ticks": self._state.ticks,
                 "revealed_bars": self._state.revealed,
                 "horizon_bars": self.config.horizon_bars,

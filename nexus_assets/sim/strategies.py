@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from nexus_assets.lona.wire import format_time
+from nexus_assets.sim.strategies_code import DONCHIAN_CODE, MOMENTUM_CODE, RSI_CODE, SMA_CODE
 
 Params = Mapping[str, Any]
 _ID_NAMESPACE = uuid.UUID("3a4c7f5e-2b1d-4e8a-9c6f-0d5e7a1b2c3d")
@@ -86,102 +87,6 @@ def _ts_momentum(params: Params) -> pl.Expr:
     return pl.when(rebalance & change.is_not_null()).then(target).otherwise(None).forward_fill().fill_null(0)
 
 
-_SMA_CODE = Template('''"""$name: $description"""
-import backtrader as bt
-
-
-class SmaCrossover(bt.Strategy):
-    params = (("fast", $fast), ("slow", $slow), ("allow_short", $allow_short), ("stake", 100))
-
-    def __init__(self):
-        fast = bt.indicators.SMA(self.data.close, period=self.p.fast)
-        slow = bt.indicators.SMA(self.data.close, period=self.p.slow)
-        self.cross = bt.indicators.CrossOver(fast, slow)
-
-    def next(self):
-        if self.cross > 0:
-            self.order_target_size(target=self.p.stake)
-        elif self.cross < 0:
-            self.order_target_size(target=-self.p.stake if self.p.allow_short else 0)
-''')
-
-_RSI_CODE = Template('''"""$name: $description"""
-import backtrader as bt
-
-
-class RsiReversion(bt.Strategy):
-    params = (
-        ("period", $period),
-        ("lower", $lower),
-        ("upper", $upper),
-        ("allow_short", $allow_short),
-        ("stake", 100),
-    )
-
-    def __init__(self):
-        self.rsi = bt.indicators.RSI(self.data.close, period=self.p.period)
-
-    def next(self):
-        size = self.position.size
-        if self.rsi < self.p.lower:
-            self.order_target_size(target=self.p.stake)
-        elif self.p.allow_short and self.rsi > self.p.upper:
-            self.order_target_size(target=-self.p.stake)
-        elif (size > 0 and self.rsi >= 50) or (size < 0 and self.rsi <= 50):
-            self.order_target_size(target=0)
-''')
-
-_DONCHIAN_CODE = Template('''"""$name: $description"""
-import backtrader as bt
-
-
-class DonchianBreakout(bt.Strategy):
-    params = (("entry", $entry), ("exit", $exit), ("allow_short", $allow_short), ("stake", 100))
-
-    def __init__(self):
-        self.upper_in = bt.indicators.Highest(self.data.high(-1), period=self.p.entry)
-        self.lower_in = bt.indicators.Lowest(self.data.low(-1), period=self.p.entry)
-        self.upper_out = bt.indicators.Highest(self.data.high(-1), period=self.p.exit)
-        self.lower_out = bt.indicators.Lowest(self.data.low(-1), period=self.p.exit)
-
-    def next(self):
-        close, size = self.data.close[0], self.position.size
-        if close > self.upper_in[0]:
-            self.order_target_size(target=self.p.stake)
-        elif self.p.allow_short and close < self.lower_in[0]:
-            self.order_target_size(target=-self.p.stake)
-        elif (size > 0 and close < self.lower_out[0]) or (size < 0 and close > self.upper_out[0]):
-            self.order_target_size(target=0)
-''')
-
-_MOMENTUM_CODE = Template('''"""$name: $description"""
-import backtrader as bt
-
-
-class TimeSeriesMomentum(bt.Strategy):
-    params = (
-        ("lookback", $lookback),
-        ("hold", $hold),
-        ("threshold", $threshold),
-        ("allow_short", $allow_short),
-        ("stake", 100),
-    )
-
-    def __init__(self):
-        self.change = bt.indicators.RateOfChange(self.data.close, period=self.p.lookback)
-
-    def next(self):
-        if len(self) % self.p.hold != 0:
-            return
-        if self.change[0] > self.p.threshold:
-            self.order_target_size(target=self.p.stake)
-        elif self.change[0] < -self.p.threshold:
-            self.order_target_size(target=-self.p.stake if self.p.allow_short else 0)
-        else:
-            self.order_target_size(target=0)
-''')
-
-
 def _sma_params(rng: np.random.Generator) -> dict[str, Any]:
     fast = int(rng.integers(5, 31))
     return {"fast": fast, "slow": int(rng.integers(fast + 10, 121)), "allow_short": bool(rng.random() < 0.5)}
@@ -244,7 +149,7 @@ TEMPLATES: dict[str, StrategyTemplate] = {
             "SMA crossover",
             _sma_crossover,
             _sma_params,
-            _SMA_CODE,
+            SMA_CODE,
             lambda p: f"follows the {p['fast']}/{p['slow']}-bar moving-average trend, {_sides(p)}",
             {"fast": 20, "slow": 50, "allow_short": False},
         ),
@@ -253,7 +158,7 @@ TEMPLATES: dict[str, StrategyTemplate] = {
             "RSI mean reversion",
             _rsi_reversion,
             _rsi_params,
-            _RSI_CODE,
+            RSI_CODE,
             lambda p: (
                 f"buys RSI({p['period']}) below {p['lower']}"
                 + (f", sells above {p['upper']}" if p["allow_short"] else "")
@@ -266,7 +171,7 @@ TEMPLATES: dict[str, StrategyTemplate] = {
             "Donchian breakout",
             _donchian_breakout,
             _donchian_params,
-            _DONCHIAN_CODE,
+            DONCHIAN_CODE,
             lambda p: (
                 f"trades {p['entry']}-bar channel breakouts, exits on {p['exit']}-bar ones, " + _sides(p)
             ),
@@ -277,7 +182,7 @@ TEMPLATES: dict[str, StrategyTemplate] = {
             "Time-series momentum",
             _ts_momentum,
             _momentum_params,
-            _MOMENTUM_CODE,
+            MOMENTUM_CODE,
             lambda p: f"holds the sign of the {p['lookback']}-bar return for {p['hold']} bars, " + _sides(p),
             {"lookback": 63, "hold": 10, "threshold": 0.0, "allow_short": False},
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 import polars as pl
@@ -16,6 +16,7 @@ from nexus_assets.lona import (
     LonaValidationError,
 )
 from nexus_assets.lona.symbol_data import bars_to_csv
+from nexus_assets.lona.wire import format_time
 from nexus_assets.ml.bars import BAR_SCHEMA
 from nexus_assets.sim.market import DEFAULT_SYMBOLS, MarketSimConfig, simulate_market
 
@@ -57,15 +58,21 @@ def test_strategy_has_readable_backtrader_code(client):
 
 def test_symbol_data_is_the_simulated_market_prefix(client, sim):
     symbol = next(s for s in client.list_symbols() if s["name"] == "MSFT")
-    revealed = sim.state()["revealed_bars"]
-    expected = simulate_market(MarketSimConfig(n_bars=revealed, seed=7)).filter(pl.col("symbol") == "MSFT")
+    state = sim.state()
+    revealed, start = state["revealed_bars"], date.fromisoformat(state["start"])
+    expected = simulate_market(MarketSimConfig(n_bars=revealed, seed=7, start=start)).filter(
+        pl.col("symbol") == "MSFT"
+    )
+    assert format_time(expected["timestamp"][-1]) == state["last_bar"]
     bars = client.get_symbol_data(symbol["id"])
     assert bars.schema == pl.Schema(BAR_SCHEMA)
     assert bars.equals(expected)
 
     sim.tick()
     grown = client.get_symbol_data(symbol["id"])
-    longer = simulate_market(MarketSimConfig(n_bars=revealed + 1, seed=7)).filter(pl.col("symbol") == "MSFT")
+    longer = simulate_market(MarketSimConfig(n_bars=revealed + 1, seed=7, start=start)).filter(
+        pl.col("symbol") == "MSFT"
+    )
     assert grown.height == bars.height + 1
     assert grown.equals(longer)
     assert client.get_symbol(symbol["id"])["data_range"]["end"].startswith(
@@ -88,9 +95,9 @@ def test_runner_flow_from_run_to_full_report(client, sim):
     strategy = client.list_strategies()[1]
     symbols = {s["name"]: s["id"] for s in client.list_symbols()}
     data_ids = [symbols[name] for name in ("AAPL", "JPM")]
-    report_id = client.run_backtest(
-        strategy["id"], data_ids, "2021-06-01", "2023-06-30", {"initial_cash": 50_000}
-    )
+    days = client.get_symbol_data(data_ids[0])["timestamp"].dt.date()
+    start, end = days[100].isoformat(), days[600].isoformat()
+    report_id = client.run_backtest(strategy["id"], data_ids, start, end, {"initial_cash": 50_000})
     first = client.get_report_status(report_id)
     assert first["status"] in {"PENDING", "EXECUTING"}
     assert 0.0 <= first["progress"] < 1.0
@@ -109,12 +116,12 @@ def test_runner_flow_from_run_to_full_report(client, sim):
     assert {t["symbol"] for t in trades} <= {"AAPL", "JPM"}
     for trade in trades:
         assert trade["side"] in {"long", "short"}
-        assert "2021-06-01" <= trade["entry_time"][:10] <= "2023-06-30"
+        assert start <= trade["entry_time"][:10] <= end
         assert (trade["exit_time"] is None) == (trade["exit_price"] is None)
         if trade["exit_time"] is not None:
             assert trade["exit_time"] > trade["entry_time"]
-    assert timeline[0]["timestamp"].startswith("2021-06-01")
-    assert timeline[-1]["timestamp"].startswith("2023-06-30")
+    assert timeline[0]["timestamp"].startswith(start)
+    assert timeline[-1]["timestamp"].startswith(end)
     pnl = sum(t["pnl"] for t in trades)
     assert timeline[-1]["equity"] - 50_000 == pytest.approx(pnl, abs=1e-6)
     assert stats["total_return"] == pytest.approx(pnl / 50_000, abs=1e-7)

@@ -10,8 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from nexus_assets.lona.wire import format_time
 from nexus_assets.sim.lona_backtest import SimulationParameters, run_backtest
-from nexus_assets.sim.lona_world import LonaWorld, WorldConfig, WorldError
+from nexus_assets.sim.lona_records import WorldError
+from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 from nexus_assets.sim.strategies import TEMPLATES, build_strategy, generate_strategies, positions
 
@@ -165,3 +167,33 @@ def test_world_refuses_bad_requests():
     with pytest.raises(WorldError) as caught:
         world.create_strategy("x", "", None, "sma_crossover", {"fast": -2}, None)
     assert "parameters.fast" in caught.value.message
+
+
+def test_revealed_bars_end_at_the_newest_close_and_match_the_simulator_source():
+    from nexus_assets.resources.market_data import SimulatedMarketData
+    from nexus_assets.sim.market import latest_close
+
+    world = LonaWorld(WorldConfig(seed=7, symbols=("AAA", "BBB"), n_strategies=2), clock=lambda: CLOCK)
+    assert world.state()["last_bar"] == format_time(latest_close(CLOCK))
+    source = SimulatedMarketData(
+        symbols=["AAA", "BBB"], seed=7, end_date=latest_close(CLOCK).date().isoformat()
+    )
+    served = pl.concat([world.symbol_bars(s["id"], None, None)[1] for s in world.list_symbols()]).sort(
+        "symbol", "timestamp"
+    )
+    assert served.equals(source.load_bars())
+
+
+def test_old_reports_are_pruned_per_strategy():
+    config = WorldConfig(
+        seed=3, symbols=("AAA",), n_strategies=2, initial_bars=150, reports_kept_per_strategy=3
+    )
+    world = LonaWorld(config, clock=lambda: CLOCK)
+    for _ in range(10):
+        world.tick()
+    per_strategy = {}
+    for report in world.list_reports(None, None):
+        per_strategy[report["strategy_id"]] = per_strategy.get(report["strategy_id"], 0) + 1
+    assert sorted(per_strategy.values()) == [3, 3]
+    newest = world.list_reports(None, "COMPLETED")[0]
+    assert world.full_report(newest["id"])["id"] == newest["id"]

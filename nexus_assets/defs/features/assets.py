@@ -24,7 +24,9 @@ def features(
     context: dg.AssetExecutionContext, market_bars: pl.DataFrame, lona_signals: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     frame = compute_features(market_bars, lona_signals)
-    context.log.info(f"{frame.height} feature rows from {market_bars.height} bars and {lona_signals.height} signals")
+    context.log.info(
+        f"{frame.height} feature rows from {market_bars.height} bars and {lona_signals.height} signals"
+    )
     return dg.Output(
         frame,
         metadata=frame_metadata(

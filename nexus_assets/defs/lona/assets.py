@@ -58,7 +58,9 @@ def lona_signals(
         for strategy in reported.iter_rows(named=True):
             full = client.get_full_report(strategy["report_id"])
             frames.append(signals_from_report({"id": strategy["strategy_id"], **strategy}, full))
-    signals = pl.concat(frames).unique("signal_id", keep="last", maintain_order=True).sort("timestamp", "signal_id")
+    signals = (
+        pl.concat(frames).unique("signal_id", keep="last", maintain_order=True).sort("timestamp", "signal_id")
+    )
     by_side = dict(signals.group_by("side").len().sort("side").iter_rows())
     context.log.info(f"{signals.height} signals from {reported.height} reports")
     return dg.Output(

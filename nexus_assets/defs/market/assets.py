@@ -22,7 +22,9 @@ from nexus_assets.resources.market_data import MarketDataSource
 def market_bars(context: dg.AssetExecutionContext, market_data: MarketDataSource) -> dg.Output[pl.DataFrame]:
     bars = market_data.load_bars()
     per_symbol = bars.group_by("symbol").len().sort("symbol")
-    context.log.info(f"loaded {bars.height} bars for {per_symbol.height} symbols from {market_data.describe_source()}")
+    context.log.info(
+        f"loaded {bars.height} bars for {per_symbol.height} symbols from {market_data.describe_source()}"
+    )
     return dg.Output(
         bars,
         metadata=frame_metadata(

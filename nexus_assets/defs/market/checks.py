@@ -25,7 +25,9 @@ def max_bar_age() -> timedelta:
     return timedelta(hours=hours)
 
 
-@dg.asset_check(asset="market_bars", blocking=True, description="Prices positive; high >= open, close >= low.")
+@dg.asset_check(
+    asset="market_bars", blocking=True, description="Prices positive; high >= open, close >= low."
+)
 def ohlc_consistent(market_bars: pl.DataFrame) -> dg.AssetCheckResult:
     broken = quality.ohlc_violations(market_bars)
     return dg.AssetCheckResult(passed=broken == 0, metadata={"violating_rows": broken})
