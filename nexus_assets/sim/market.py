@@ -2,8 +2,9 @@
 
 It exists so that the whole platform (features, models, backtests, the Lona stand-in) can run
 on data with the properties that break naive models: volatility clustering (GARCH), regime
-shifts (a two-state Markov chain), jumps, correlated symbols (market and sector factors) and
-volume that reacts to moves. Each random stream has its own generator, so a longer simulation
+shifts (a two-state Markov chain), jumps, correlated symbols (market and sector factors),
+volume that reacts to moves, and a slowly drifting expected return per symbol (the weak,
+persistent trend that momentum strategies and return predictors feed on in real markets). Each random stream has its own generator, so a longer simulation
 extends a shorter one with the same seed bar for bar: the Lona stand-in reveals a prefix.
 """
 
@@ -31,6 +32,7 @@ _STREAMS = (
     "range",
     "volume",
     "setup",
+    "trend",
 )
 
 
@@ -47,6 +49,9 @@ class MarketSimConfig:
     calm_to_stress: float = 0.01
     stress_to_calm: float = 0.05
     jump_probability: float = 0.01
+    trend_persistence: float = 0.99
+    trend_volatility: float = 0.0012
+    """Long-run std of each symbol's slowly drifting expected daily return (trend persistence)."""
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -93,6 +98,9 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
     jump_size = rngs["jump_size"].normal(-0.01, 0.05, (n, k))
     range_draw = np.abs(rngs["range"].standard_normal((n, k, 2)))
     volume_noise = rngs["volume"].standard_normal((n, k))
+    trend_shock = rngs["trend"].standard_normal((n, k))
+    trend_step = config.trend_volatility * np.sqrt(1.0 - config.trend_persistence**2)
+    trend = np.zeros(k)
 
     returns = np.empty((n, k))
     vol = np.empty((n, k))
@@ -112,7 +120,8 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
         eps_i = np.sqrt(h_i) * z_idio[t]
         sector_move = np.sqrt(market_long_run) * 0.6 * z_sector[t, sector] * level
         drift = -0.0015 if in_stress else 0.0004
-        r = drift + beta * eps_m + sector_loading * sector_move + eps_i
+        trend = config.trend_persistence * trend + trend_step * trend_shock[t]
+        r = drift + trend + beta * eps_m + sector_loading * sector_move + eps_i
         returns[t] = r
         vol[t] = np.sqrt(beta**2 * h_m * level**2 + h_i)
         # GARCH feeds on the shocks before the regime scaling, which keeps the process stable.
