@@ -236,25 +236,33 @@ def compute_features(
     return query.collect(engine=_ENGINE)
 
 
-def features_for_last_bar(
-    bars: pl.DataFrame, signals: pl.DataFrame | pl.LazyFrame | None = None
+def features_for_last_rows(
+    bars: pl.DataFrame, rows: int, signals: pl.DataFrame | pl.LazyFrame | None = None
 ) -> pl.DataFrame:
-    """Features of each symbol's newest bar from a trailing window of bars (the serving path).
+    """Features of each symbol's newest ``rows`` bars from a trailing window (the serving path).
 
-    Equal, bit for bit, to the row ``compute_features`` gives for that bar on the full history.
+    Needs ``LOOKBACK_BARS + rows - 1`` bars per symbol. Equal, bit for bit, to the rows
+    ``compute_features`` gives for those bars on the full history.
     """
-    counts = bars.group_by("symbol").len()
-    short = counts.filter(pl.col("len") < LOOKBACK_BARS)
+    if rows < 1:
+        raise ValueError(f"rows: must be at least 1, got {rows}")
+    needed = LOOKBACK_BARS + rows - 1
+    counts = bars.group_by("symbol", maintain_order=True).len()
+    short = counts.filter(pl.col("len") < needed)
     if not short.is_empty():
         symbol, have = short.row(0)
-        raise ValueError(f"bars: symbol {symbol!r} has {have} bars, features need {LOOKBACK_BARS}")
-    window = (
-        bars.lazy().sort("symbol", "timestamp").group_by("symbol", maintain_order=True).tail(LOOKBACK_BARS)
-    )
+        raise ValueError(f"bars: symbol {symbol!r} has {have} bars, features need {needed}")
+    window = bars.lazy().sort("symbol", "timestamp").group_by("symbol", maintain_order=True).tail(needed)
     return (
         compute_features_lazy(window, signals)
-        .group_by("symbol", maintain_order=True)
-        .last()
+        .filter(pl.col("complete"))
         .drop("complete")
         .collect(engine=_ENGINE)
     )
+
+
+def features_for_last_bar(
+    bars: pl.DataFrame, signals: pl.DataFrame | pl.LazyFrame | None = None
+) -> pl.DataFrame:
+    """Features of each symbol's newest bar from a trailing window of bars."""
+    return features_for_last_rows(bars, 1, signals)

@@ -3,8 +3,9 @@
 It exists so that the whole platform (features, models, backtests, the Lona stand-in) can run
 on data with the properties that break naive models: volatility clustering (GARCH), regime
 shifts (a two-state Markov chain), jumps, correlated symbols (market and sector factors),
-volume that reacts to moves, and a slowly drifting expected return per symbol (the weak,
-persistent trend that momentum strategies and return predictors feed on in real markets). Each random stream has its own generator, so a longer simulation
+volume that reacts to moves, a slowly drifting expected return per symbol (the weak,
+persistent trend momentum strategies feed on) and a small short-term reversal of
+idiosyncratic moves: the faint predictability return models look for in real markets. Each random stream has its own generator, so a longer simulation
 extends a shorter one with the same seed bar for bar: the Lona stand-in reveals a prefix.
 """
 
@@ -51,6 +52,8 @@ class MarketSimConfig:
     jump_probability: float = 0.01
     trend_persistence: float = 0.99
     trend_volatility: float = 0.0012
+    reversal: float = 0.15
+    """Share of yesterday's idiosyncratic move that reverts today (the short-term reversal effect)."""
     """Long-run std of each symbol's slowly drifting expected daily return (trend persistence)."""
 
     def __post_init__(self) -> None:
@@ -101,6 +104,7 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
     trend_shock = rngs["trend"].standard_normal((n, k))
     trend_step = config.trend_volatility * np.sqrt(1.0 - config.trend_persistence**2)
     trend = np.zeros(k)
+    previous_idio = np.zeros(k)
 
     returns = np.empty((n, k))
     vol = np.empty((n, k))
@@ -121,7 +125,9 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
         sector_move = np.sqrt(market_long_run) * 0.6 * z_sector[t, sector] * level
         drift = -0.0015 if in_stress else 0.0004
         trend = config.trend_persistence * trend + trend_step * trend_shock[t]
-        r = drift + trend + beta * eps_m + sector_loading * sector_move + eps_i
+        reverting = -config.reversal * previous_idio
+        previous_idio = eps_i
+        r = drift + trend + reverting + beta * eps_m + sector_loading * sector_move + eps_i
         returns[t] = r
         vol[t] = np.sqrt(beta**2 * h_m * level**2 + h_i)
         # GARCH feeds on the shocks before the regime scaling, which keeps the process stable.

@@ -17,6 +17,7 @@ from nexus_assets.ml.features import (
     compute_features,
     compute_features_lazy,
     features_for_last_bar,
+    features_for_last_rows,
 )
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 
@@ -151,3 +152,12 @@ def test_last_bar_needs_enough_history(bars):
     short = bars.group_by("symbol", maintain_order=True).head(LOOKBACK_BARS - 1)
     with pytest.raises(ValueError, match=r"bars: symbol 'AAA' has 68 bars, features need 69"):
         features_for_last_bar(short)
+
+
+def test_last_rows_equal_the_batch_rows(bars, signals):
+    batch = compute_features(bars, signals)
+    online = features_for_last_rows(
+        bars.group_by("symbol", maintain_order=True).tail(LOOKBACK_BARS + 40), 32, signals
+    )
+    expected = batch.group_by("symbol", maintain_order=True).tail(32)
+    assert online.equals(expected)
