@@ -37,6 +37,12 @@ def _lona_sim(arguments: Sequence[str]) -> int:
     return 0
 
 
+def _forecast_volatility(args: argparse.Namespace) -> int:
+    from nexus_assets.volatility_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus", description="Trade Nexus command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = commands.add_parser("down", help="stop what `nexus up` started")
     down.set_defaults(handler=_down)
+
+    forecast = commands.add_parser(
+        "forecast-volatility", help="walk-forward next-bar variance forecasts for one symbol's bars file"
+    )
+    forecast.add_argument(
+        "--bars", required=True, help="CSV or Parquet: date (or timestamp), open, high, low, close[, volume]"
+    )
+    forecast.add_argument("--out", required=True, help="CSV to write, columns date,variance")
+    forecast.add_argument(
+        "--warmup", type=int, default=500, help="bars before the first forecast (default 500)"
+    )
+    forecast.add_argument("--refit-every", type=int, default=21, help="bars between refits (default 21)")
+    forecast.add_argument(
+        "--window",
+        choices=("expanding", "rolling"),
+        default="expanding",
+        help="training window (default expanding)",
+    )
+    forecast.set_defaults(handler=_forecast_volatility)
 
     # Listed for --help; its own arguments are parsed by the stand-in (main() hands them over).
     commands.add_parser("lona-sim", help="run the Lona gateway stand-in (see `nexus lona-sim --help`)")

@@ -11,43 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from nexus_assets.ml.lstm_config import LstmConfig
 from nexus_assets.ml.sequences import SEQUENCE_FEATURES, VOL_FEATURE, Sequences
 
 VOL_FLOOR = 1e-4
 """Smallest volatility used for scaling (0.01% per bar): constant prices must not divide by 0."""
-
-
-@dataclass(frozen=True)
-class LstmConfig:
-    """Hyper-parameters; logged to MLflow as the model's params."""
-
-    window: int = 32
-    hidden_size: int = 32
-    num_layers: int = 1
-    dropout: float = 0.0
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
-    batch_size: int = 256
-    max_epochs: int = 30
-    patience: int = 5
-    huber_delta: float = 2.0
-    seed: int = 7
-
-    def __post_init__(self) -> None:
-        for name in ("window", "hidden_size", "num_layers", "batch_size", "max_epochs", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be at least 1")
-        if not 0.0 < self.learning_rate < 1.0:
-            raise ValueError("learning_rate: must be in (0, 1)")
-
-    def to_params(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 class ReturnPredictor(nn.Module):
@@ -153,7 +127,9 @@ def train_predictor(
     model = ReturnPredictor(
         len(SEQUENCE_FEATURES), config, mean, std, vol_index=SEQUENCE_FEATURES.index(VOL_FEATURE)
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.target)
     history = TrainingHistory()
     best_loss, best_state, stale = math.inf, None, 0
@@ -166,7 +142,9 @@ def train_predictor(
             optimizer.zero_grad()
             loss = _loss(model, x[batch], y[batch], config.huber_delta)
             if not torch.isfinite(loss):
-                raise TrainingDivergedError(f"training diverged: loss is {float(loss)} at epoch {epoch}")
+                raise TrainingDivergedError(
+                    f"training diverged: loss is {float(loss.detach())} at epoch {epoch}"
+                )
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -175,7 +153,9 @@ def train_predictor(
         train_loss = running / seen
         validation_loss = _evaluate_loss(model, validation, config)
         if not math.isfinite(validation_loss):
-            raise TrainingDivergedError(f"training diverged: validation loss is {validation_loss} at epoch {epoch}")
+            raise TrainingDivergedError(
+                f"training diverged: validation loss is {validation_loss} at epoch {epoch}"
+            )
         history.train_loss.append(train_loss)
         history.validation_loss.append(validation_loss)
         if on_epoch is not None:

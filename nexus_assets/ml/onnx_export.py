@@ -34,6 +34,7 @@ def export_onnx(model: nn.Module, path: Path, example: np.ndarray) -> None:
         # The exporter warns that LSTMs exported at one batch size may fail at another; the
         # parity check below runs batch sizes 1 and many, so a real problem cannot slip through.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             model,
             (torch.from_numpy(example[:2]),),

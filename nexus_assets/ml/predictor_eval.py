@@ -15,7 +15,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import spearmanr
 
-from nexus_assets.ml.lstm import LstmConfig, TrainedPredictor, train_predictor
+from nexus_assets.ml.lstm import TrainedPredictor, predict, train_predictor
+from nexus_assets.ml.lstm_config import LstmConfig
 from nexus_assets.ml.sequences import Sequences
 
 
@@ -68,7 +69,9 @@ class Fold:
     test: Sequences
 
 
-def walk_forward_folds(data: Sequences, *, folds: int = 3, test_fraction: float = 0.1, validation_fraction: float = 0.15) -> list[Fold]:
+def walk_forward_folds(
+    data: Sequences, *, folds: int = 3, test_fraction: float = 0.1, validation_fraction: float = 0.15
+) -> list[Fold]:
     """Expanding-window folds over the shared timeline, oldest first.
 
     Fold k tests on the k-th of the last ``folds`` blocks of bars; it trains on everything
@@ -78,6 +81,8 @@ def walk_forward_folds(data: Sequences, *, folds: int = 3, test_fraction: float 
     times = np.unique(data.timestamp)
     block = max(1, int(len(times) * test_fraction))
     val_len = max(1, int(len(times) * validation_fraction))
+    if folds < 1:
+        raise ValueError(f"folds: must be at least 1, got {folds}")
     result = []
     for k in range(folds, 0, -1):
         test_start = len(times) - k * block
@@ -121,12 +126,9 @@ def walk_forward_train(
     data: Sequences, config: LstmConfig, *, folds: int = 3, on_epoch: FoldCallback | None = None
 ) -> WalkForwardResult:
     """Train and evaluate one model per fold; the last fold's model is the candidate."""
-    from nexus_assets.ml.lstm import predict
-
-    metrics, trained, fold = [], None, None
+    metrics: list[dict[str, float]] = []
     for number, fold in enumerate(walk_forward_folds(data, folds=folds), start=1):
         callback = (lambda e, tr, va, n=number: on_epoch(n, e, tr, va)) if on_epoch else None
         trained = train_predictor(fold.train, fold.validation, config, callback)
         metrics.append(evaluate_block(predict(trained.model, fold.test.x), fold.test))
-    assert trained is not None and fold is not None
     return WalkForwardResult(final=trained, final_test=fold.test, fold_metrics=metrics)

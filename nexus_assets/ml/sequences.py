@@ -80,4 +80,6 @@ def build_sequences(features: pl.DataFrame, window: int, *, with_target: bool = 
         )
     if not parts:
         raise ValueError(f"features: no symbol has the {window} rows one window needs")
-    return Sequences(*(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__))
+    return Sequences(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__)
+    )

@@ -99,7 +99,7 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
     z_idio = rngs["idio"].standard_normal((n, k))
     jump_hit = rngs["jump_hit"].random((n, k)) < config.jump_probability
     jump_size = rngs["jump_size"].normal(-0.01, 0.05, (n, k))
-    range_draw = np.abs(rngs["range"].standard_normal((n, k, 2)))
+    range_draw = 1.0 - rngs["range"].random((n, k, 2))  # uniform on (0, 1]
     volume_noise = rngs["volume"].standard_normal((n, k))
     trend_shock = rngs["trend"].standard_normal((n, k))
     trend_step = config.trend_volatility * np.sqrt(1.0 - config.trend_persistence**2)
@@ -139,8 +139,15 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
     close = np.exp(log_close)
     prev_close = np.vstack([start_price, close[:-1]])
     open_ = prev_close * np.exp(gap_share * returns)
-    top = np.maximum(open_, close) * np.exp(0.5 * vol * range_draw[:, :, 0])
-    bottom = np.minimum(open_, close) * np.exp(-0.5 * vol * range_draw[:, :, 1])
+    # High and low are the extremes of a Brownian bridge from open to close with the bar's
+    # intraday volatility (exact sampling), so the range carries as much information about
+    # volatility as real ranges do: range-based estimators beat squared returns, as in markets.
+    body = np.log(close / open_)
+    intraday_var = ((1.0 - gap_share) * vol) ** 2
+    top = open_ * np.exp(0.5 * (body + np.sqrt(body**2 - 2.0 * intraday_var * np.log(range_draw[:, :, 0]))))
+    bottom = open_ * np.exp(
+        0.5 * (body - np.sqrt(body**2 - 2.0 * intraday_var * np.log(range_draw[:, :, 1])))
+    )
     surprise = np.abs(returns) / np.maximum(vol, 1e-12)
     volume = base_volume * np.exp(0.35 * volume_noise) * (1.0 + 0.6 * surprise)
     volume = np.round(volume * np.where(stress, 1.6, 1.0)[:, None])

@@ -14,13 +14,14 @@ from nexus_assets.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[2]
 FOUNDATION_ASSETS = {"market_bars", "lona_strategies", "lona_signals", "features"}
+MODEL_ASSETS = {"price_predictor", "volatility_model", "anomaly_detector"}
 
 
 def test_code_location_loads_every_asset_check_and_job():
     loaded = defs()
     graph = loaded.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys >= FOUNDATION_ASSETS
+    assert keys >= FOUNDATION_ASSETS | MODEL_ASSETS
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert {
         ("market_bars", "ohlc_consistent"),
@@ -29,6 +30,7 @@ def test_code_location_loads_every_asset_check_and_job():
         ("market_bars", "bars_fresh"),
         ("lona_signals", "signals_well_formed"),
         ("features", "features_finite"),
+        *((model, "champion_gate") for model in MODEL_ASSETS),
     } <= checks
     assert loaded.resolve_job_def("nexus_main_job") is not None
 
@@ -40,13 +42,16 @@ def test_assets_are_grouped_by_stage_and_documented():
         node = graph.get(key)
         assert node.description and len(node.description) > 40, key
         assert node.owners, key
-        assert "polars" in node.kinds, key
+        assert node.kinds, key
         groups[key.to_user_string()] = node.group_name
-    assert {k: groups[k] for k in FOUNDATION_ASSETS} == {
+    assert {k: groups[k] for k in (*FOUNDATION_ASSETS, *MODEL_ASSETS)} == {
         "market_bars": "market",
         "lona_strategies": "lona",
         "lona_signals": "lona",
         "features": "features",
+        "price_predictor": "models",
+        "volatility_model": "models",
+        "anomaly_detector": "models",
     }
 
 

@@ -1,0 +1,64 @@
+"""The anomaly detector asset: fit on history, test on injected anomalies, gate the champion."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from nexus_assets.ml.model_names import ANOMALY_MODEL
+
+from .gate import gate_check_result, gate_check_spec
+
+
+class AnomalyTrainingConfig(dg.Config):
+    n_estimators: int = Field(default=300, ge=10, le=5000)
+    max_samples: int = Field(default=1024, ge=16, le=100_000)
+    seed: int = 0
+
+
+@dg.asset(
+    group_name="models",
+    kinds={"scikitlearn", "mlflow"},
+    owners=["team:ml"],
+    code_version="1",
+    check_specs=[gate_check_spec("anomaly_detector")],
+    description=(
+        "Isolation forest over scale-free market features plus explicit rules (stale or gapped bars, "
+        "extreme moves, signals inconsistent with the market), calibrated to [0, 1]; its score gates "
+        f"decisions. Registered as `{ANOMALY_MODEL}` with a compact scorer (flat arrays, no pickle) "
+        "equal to scikit-learn's; promoted only when its ROC-AUC on anomalies injected into held-out "
+        "bars beats a naive |return|/volatility rule and the current champion on the same data."
+    ),
+)
+def anomaly_detector(
+    context: dg.AssetExecutionContext, config: AnomalyTrainingConfig, market_bars: pl.DataFrame
+) -> dg.MaterializeResult:
+    from nexus_assets.ml.anomaly_lifecycle import train_and_register_anomaly_detector
+
+    with tempfile.TemporaryDirectory() as workdir:
+        outcome = train_and_register_anomaly_detector(
+            market_bars,
+            workdir=Path(workdir),
+            n_estimators=config.n_estimators,
+            max_samples=config.max_samples,
+            seed=config.seed,
+            log=context.log.info,
+            tags={"dagster.run_id": context.run_id, "dagster.asset": "anomaly_detector"},
+        )
+    metrics = outcome.metrics
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": outcome.verdict.version,
+            "promoted": outcome.verdict.promoted,
+            "verdict": outcome.verdict.reason,
+            "mlflow_run_id": outcome.run_id,
+            "training_rows": outcome.training_rows,
+            "test_detector_auc": metrics["detector_auc"],
+            "test_baseline_auc": metrics["baseline_auc"],
+            "test_detector_precision": metrics["detector_precision"],
+            "test_detector_recall": metrics["detector_recall"],
+        },
+        check_results=[gate_check_result(outcome.verdict)],
+    )

@@ -1,0 +1,32 @@
+"""The champion gate's verdict as an asset check, so the UI shows why a model was or was not promoted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    from nexus_assets.ml.registry import Verdict
+
+GATE_CHECK = "champion_gate"
+
+
+def gate_check_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        GATE_CHECK,
+        asset=asset,
+        description=(
+            "Passes when this run's model version became the champion; warns (never blocks) when the "
+            "champion was kept, with the reason and both scores on the same out-of-sample data."
+        ),
+    )
+
+
+def gate_check_result(verdict: Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=GATE_CHECK,
+        passed=verdict.promoted,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=verdict.as_metadata(),
+    )

@@ -1,0 +1,6 @@
+"""Registered model names: a public interface (serving and operators refer to them)."""
+
+PREDICTOR_MODEL = "trade-nexus-predictor"
+VOLATILITY_MODEL = "trade-nexus-volatility"
+ANOMALY_MODEL = "trade-nexus-anomaly"
+CHAMPION_ALIAS = "champion"
