@@ -44,6 +44,9 @@ format: install
 ## Print the benchmark figures.
 bench: install
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/volatility.py
+	$(BIN)/python benchmarks/anomaly.py
 
 clean:
 	rm -rf .nexus .pytest_cache .ruff_cache
