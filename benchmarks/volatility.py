@@ -17,26 +17,11 @@ import time
 from pathlib import Path
 
 import polars as pl
-from arch.data import sp500
 
+from nexus_assets.marketdata.reference import sp500_bars
 from nexus_assets.ml.volatility_walkforward import WalkForwardResult, walk_forward
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 from nexus_assets.volatility_cli import forecast_volatility
-
-
-def sp500_bars() -> pl.DataFrame:
-    """Close, not Adj Close, so that returns match the ranges."""
-    data = sp500.load()
-    return pl.DataFrame(
-        {
-            "symbol": "SPX",
-            "timestamp": data.index.to_numpy(),
-            **{
-                name.lower(): data[name].to_numpy(dtype=float)
-                for name in ("Open", "High", "Low", "Close", "Volume")
-            },
-        }
-    ).with_columns(pl.col("timestamp").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
 
 
 def cli_run(

@@ -118,7 +118,6 @@ def train_and_register_anomaly_detector(
             score_champion=lambda model_dir: score_artifact(model_dir, holdout),
             workdir=workdir,
         )
-        mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
         log(f"{registry.ANOMALY_MODEL} v{version}: {verdict.reason}")
     return AnomalyOutcome(
         verdict=verdict, run_id=run.info.run_id, metrics=metrics, training_rows=features.height

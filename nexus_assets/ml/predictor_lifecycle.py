@@ -137,7 +137,6 @@ def train_and_register_predictor(
             score_champion=lambda model_dir: score_artifact(model_dir, test),
             workdir=workdir,
         )
-        mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
         log(f"{registry.PREDICTOR_MODEL} v{version}: {verdict.reason}")
     return PredictorOutcome(
         verdict=verdict,

@@ -175,4 +175,6 @@ def judge_and_promote(
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     for key, value in verdict.as_metadata().items():
         client.set_model_version_tag(model_name, version, f"gate.{key}", str(value))
+    if mlflow.active_run() is not None:
+        mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
     return verdict

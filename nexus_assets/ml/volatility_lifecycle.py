@@ -155,7 +155,6 @@ def train_and_register_volatility_model(
             score_champion=lambda model_dir: score_artifact(model_dir, holdout),
             workdir=workdir,
         )
-        mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
         log(f"{registry.VOLATILITY_MODEL} v{version}: {verdict.reason}")
     return VolatilityOutcome(
         verdict=verdict, run_id=run.info.run_id, metrics=metrics, model=model, plot_png=png

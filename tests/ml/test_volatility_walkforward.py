@@ -7,8 +7,8 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from arch.data import sp500
 
+from nexus_assets.marketdata.reference import sp500_bars
 from nexus_assets.ml.volatility_walkforward import FORECAST_COLUMNS, MIN_WARMUP, walk_forward
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 
@@ -23,21 +23,6 @@ def bars() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def result(bars):
     return walk_forward(bars, warmup=WARMUP, refit_every=21)
-
-
-def sp500_bars() -> pl.DataFrame:
-    """arch's S&P 500 daily bars; Close (not Adj Close) so returns match the ranges."""
-    data = sp500.load()
-    return pl.DataFrame(
-        {
-            "symbol": "SPX",
-            "timestamp": data.index.to_numpy(),
-            **{
-                name.lower(): data[name].to_numpy(dtype=float)
-                for name in ("Open", "High", "Low", "Close", "Volume")
-            },
-        }
-    ).with_columns(pl.col("timestamp").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
 
 
 def test_every_method_forecasts_every_origin(bars, result):

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from nexus_assets.ml.model_names import ANOMALY_MODEL
 
-from .gate import gate_check_result, gate_check_spec
+from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
 
 class AnomalyTrainingConfig(dg.Config):
@@ -50,10 +50,7 @@ def anomaly_detector(
     metrics = outcome.metrics
     return dg.MaterializeResult(
         metadata={
-            "model_version": outcome.verdict.version,
-            "promoted": outcome.verdict.promoted,
-            "verdict": outcome.verdict.reason,
-            "mlflow_run_id": outcome.run_id,
+            **verdict_metadata(outcome.verdict, outcome.run_id),
             "training_rows": outcome.training_rows,
             "test_detector_auc": metrics["detector_auc"],
             "test_baseline_auc": metrics["baseline_auc"],

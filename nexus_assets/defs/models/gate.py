@@ -30,3 +30,13 @@ def gate_check_result(verdict: Verdict) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata=verdict.as_metadata(),
     )
+
+
+def verdict_metadata(verdict: Verdict, run_id: str) -> dict[str, str | bool]:
+    """What every model asset reports about its version and the gate's decision."""
+    return {
+        "model_version": verdict.version,
+        "promoted": verdict.promoted,
+        "verdict": verdict.reason,
+        "mlflow_run_id": run_id,
+    }

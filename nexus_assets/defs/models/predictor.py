@@ -10,7 +10,7 @@ from pydantic import Field
 from nexus_assets.ml.lstm_config import LstmConfig
 from nexus_assets.ml.model_names import PREDICTOR_MODEL
 
-from .gate import gate_check_result, gate_check_spec
+from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
 
 class PredictorTrainingConfig(dg.Config):
@@ -68,10 +68,7 @@ def price_predictor(
     metrics = outcome.metrics
     return dg.MaterializeResult(
         metadata={
-            "model_version": outcome.verdict.version,
-            "promoted": outcome.verdict.promoted,
-            "verdict": outcome.verdict.reason,
-            "mlflow_run_id": outcome.run_id,
+            **verdict_metadata(outcome.verdict, outcome.run_id),
             "test_ic": metrics["ic"],
             "test_hit_rate": metrics["hit_rate"],
             "test_r2_vs_zero": metrics["r2_vs_zero"],

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from nexus_assets.ml.model_names import VOLATILITY_MODEL
 
-from .gate import gate_check_result, gate_check_spec
+from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
 
 class VolatilityTrainingConfig(dg.Config):
@@ -49,10 +49,7 @@ def volatility_model(
     metrics = outcome.metrics
     return dg.MaterializeResult(
         metadata={
-            "model_version": outcome.verdict.version,
-            "promoted": outcome.verdict.promoted,
-            "verdict": outcome.verdict.reason,
-            "mlflow_run_id": outcome.run_id,
+            **verdict_metadata(outcome.verdict, outcome.run_id),
             "qlike_model": metrics["walk_forward_qlike_model"],
             "qlike_garch11": metrics["walk_forward_qlike_garch11"],
             "qlike_ewma94": metrics["walk_forward_qlike_ewma94"],
