@@ -17,6 +17,7 @@ WEB = ("fastapi", "nexus_serving")
 RULES = {
     "nexus_assets/ml": ORCHESTRATION + WEB,
     "nexus_assets/lona": ORCHESTRATION + WEB,
+    "nexus_assets/live_engine": ORCHESTRATION + WEB,
     "nexus_assets/marketdata": ORCHESTRATION + WEB,
     "nexus_assets/sim": (*ORCHESTRATION, "nexus_serving"),
 }

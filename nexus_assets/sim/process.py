@@ -158,3 +158,50 @@ def running_lona_stand_in(
     env = {"LONA_AGENT_TOKEN": token, "LONA_AGENT_ID": user_id}
     with running_process(args, health_url=f"{root_url}/health", env=env, startup_timeout_s=startup_timeout_s):
         yield LonaStandIn(base_url=f"{root_url}/api/v1", root_url=root_url, token=token, user_id=user_id)
+
+
+@dataclass(frozen=True)
+class LiveEngineStandIn:
+    base_url: str
+    """What LIVE_ENGINE_URL would be: the root, under which the API lives at ``/api/internal``."""
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"LiveEngineStandIn(base_url={self.base_url!r})"
+
+
+@contextmanager
+def running_live_engine_stand_in(
+    *,
+    api_key: str = "test-key",
+    seed: int = 7,
+    bar_interval_s: float = 0.0,
+    port: int | None = None,
+    symbols: tuple[str, ...] | None = None,
+    initial_bars: int | None = None,
+    startup_timeout_s: float = 30.0,
+) -> Iterator[LiveEngineStandIn]:
+    """A Live Engine stand-in subprocess on loopback; bars advance only on ``POST /_sim/tick``
+    unless ``bar_interval_s`` > 0. The key travels by environment, not argv."""
+    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    args = [
+        sys.executable,
+        "-m",
+        "nexus_assets.sim.live_engine_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        str(seed),
+        "--bar-interval",
+        f"{bar_interval_s:g}",
+    ]
+    if symbols:
+        args += ["--symbols", ",".join(symbols)]
+    if initial_bars is not None:
+        args += ["--initial-bars", str(initial_bars)]
+    env = {"LIVE_ENGINE_API_KEY": api_key}
+    with running_process(args, health_url=f"{base_url}/health", env=env, startup_timeout_s=startup_timeout_s):
+        yield LiveEngineStandIn(base_url=base_url, api_key=api_key)

@@ -1,0 +1,248 @@
+"""The Live Engine stand-in as an HTTP server: the engine's internal API plus test controls.
+
+Run it with ``python -m nexus_assets.sim.live_engine_server --port 8766`` (or ``nexus
+live-engine-sim``); the API key comes from ``--api-key`` or LIVE_ENGINE_API_KEY (prefer the
+environment, which keeps the key out of the process list).
+
+Test controls under ``/_sim`` need no credentials (the stand-in is meant for loopback only):
+``POST /_sim/tick?n=1`` advances the bar clock and fills what the new bars reach, answering
+``{"state": {...}, "filled": [order ids]}``; ``GET /_sim/state``; ``GET /_sim/orders`` lists
+every order ever placed; ``POST /_sim/faults`` arms a fault for the next ``count`` matching
+``/api/internal`` requests, as the Lona stand-in does: ``{"status": 429|5xx|4xx,
+"retry_after"?, "body"?}``, ``{"malformed": true}`` (200 with a non-JSON body; nothing
+happens) or ``{"delay_s": x}`` (the request takes effect at once and its answer comes late:
+the lost answer that idempotency keys exist for), each with an optional ``path_prefix`` (``/orders`` or ``/api/internal/orders``); ``DELETE /_sim/faults``
+disarms them; ``GET /_sim/stats`` counts the API requests that arrived, ``DELETE`` resets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import uvicorn
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nexus_assets.sim.live_engine_api import (
+    API_PREFIX,
+    bearer_problem,
+    error_response,
+    json_response,
+    router,
+)
+from nexus_assets.sim.live_engine_records import EngineError
+from nexus_assets.sim.live_engine_world import LiveEngineWorld, WorldConfig
+from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
+from nexus_assets.sim.market import DEFAULT_SYMBOLS
+
+logger = logging.getLogger("nexus_assets.sim.live_engine_server")
+
+
+class Ticker:
+    """Calls ``tick`` every ``interval_s`` seconds on a daemon thread."""
+
+    def __init__(self, tick: Callable[[], object], interval_s: float) -> None:
+        self._tick = tick
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="live-engine-ticker", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._tick()
+            except Exception:
+                logger.exception("Live Engine stand-in tick failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _fault_response(fault: FaultSpec) -> Response:
+    if fault.malformed:
+        body = fault.body if fault.body is not None else "<html>engine hiccup</html>"
+        return Response(body.encode(), status_code=200, media_type="application/json")
+    status = fault.status or 500
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+    if fault.body is not None:
+        return Response(fault.body.encode(), status_code=status, headers=headers)
+    return error_response(status, f"injected fault: HTTP {status}", headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    """400 for a body that is not JSON, else 422; the text names each offending field."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "body: not valid JSON"
+    parts = []
+    for error in errors:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {error.get('msg', 'invalid')}")
+    return 422, "; ".join(parts)
+
+
+def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 0.0) -> FastAPI:
+    """The stand-in app; the ticker runs only while the app is being served."""
+    if not api_key:
+        raise ValueError("api_key must not be empty")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ticker = None
+        if bar_interval_s > 0 and math.isfinite(bar_interval_s):
+            ticker = Ticker(world.tick, bar_interval_s)
+            ticker.start()
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.stop()
+
+    app = FastAPI(title="Live Engine stand-in", lifespan=lifespan)
+    app.state.world = world
+    faults = FaultBoard(API_PREFIX)
+    stats = RequestStats()
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Count, inject faults, then check the key, all before a handler reads the body."""
+        path = request.url.path
+        if not path.startswith(API_PREFIX):
+            return await call_next(request)
+        stats.arrived(request.method, path)
+        status = 500
+        try:
+            fault = faults.take(path)
+            delay_s = fault.delay_s if fault is not None else None
+            if fault is not None and delay_s is None:
+                response = _fault_response(fault)
+            elif problem := bearer_problem(request.headers.get("Authorization"), api_key):
+                response = error_response(401, problem, {"WWW-Authenticate": "Bearer"})
+            else:
+                response = await call_next(request)
+            if delay_s is not None:
+                await asyncio.sleep(delay_s)
+            status = response.status_code
+            return response
+        finally:
+            stats.answered(status)
+
+    @app.exception_handler(EngineError)
+    async def engine_error(request: Request, exc: EngineError) -> Response:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(*_validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.get("/health")
+    def health() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.post("/_sim/tick")
+    def tick(n: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+        filled: list[str] = []
+        state = {}
+        for _ in range(n):
+            result = world.tick()
+            filled.extend(result.pop("filled"))
+            state = result
+        return json_response({"state": state, "filled": filled})
+
+    @app.get("/_sim/state")
+    def state() -> Response:
+        return json_response({"state": world.state()})
+
+    @app.get("/_sim/orders")
+    def orders() -> Response:
+        return json_response({"orders": world.list_orders()})
+
+    @app.post("/_sim/faults")
+    def arm(fault: FaultSpec) -> Response:
+        faults.arm(fault)
+        return json_response({"armed": faults.pending()}, 201)
+
+    @app.get("/_sim/faults")
+    def armed() -> Response:
+        return json_response({"armed": faults.pending()})
+
+    @app.delete("/_sim/faults")
+    def disarm() -> Response:
+        faults.clear()
+        return json_response({"armed": []})
+
+    @app.get("/_sim/stats")
+    def read_stats() -> Response:
+        return json_response({"stats": stats.snapshot()})
+
+    @app.delete("/_sim/stats")
+    def reset_stats() -> Response:
+        stats.reset()
+        return json_response({"stats": stats.snapshot()})
+
+    app.include_router(router)
+    return app
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nexus_assets.sim.live_engine_server", description="Serve the Live Engine stand-in."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--api-key", default=os.environ.get("LIVE_ENGINE_API_KEY", "dev-key"))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--bar-interval",
+        type=float,
+        default=5.0,
+        help="seconds between bars (resting orders fill at each new bar); 0 disables the ticker",
+    )
+    parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbol names")
+    parser.add_argument(
+        "--initial-bars",
+        type=int,
+        default=WorldConfig.initial_bars,
+        help="bars before start-up, the last at the newest close (as the Lona stand-in)",
+    )
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    logging.basicConfig(level=args.log_level.upper())
+    world = LiveEngineWorld(WorldConfig(seed=args.seed, symbols=symbols, initial_bars=args.initial_bars))
+    app = create_app(world, api_key=args.api_key, bar_interval_s=args.bar_interval)
+    logger.warning(
+        "Live Engine stand-in on http://%s:%d%s (seed %d, a bar every %gs)",
+        args.host,
+        args.port,
+        API_PREFIX,
+        args.seed,
+        args.bar_interval,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
