@@ -37,6 +37,13 @@ def _lona_sim(arguments: Sequence[str]) -> int:
     return 0
 
 
+def _live_engine_sim(arguments: Sequence[str]) -> int:
+    from nexus_assets.sim import live_engine_server
+
+    live_engine_server.main(list(arguments))
+    return 0
+
+
 def _forecast_volatility(args: argparse.Namespace) -> int:
     from nexus_assets.volatility_cli import run
 
@@ -75,8 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forecast.set_defaults(handler=_forecast_volatility)
 
+    backtest = commands.add_parser(
+        "backtest", help="replay the decision policy on a wide price file; write target weights"
+    )
+    from nexus_assets import backtest_cli
+
+    backtest_cli.add_arguments(backtest)
+    backtest.set_defaults(handler=backtest_cli.run)
+
     # Listed for --help; its own arguments are parsed by the stand-in (main() hands them over).
     commands.add_parser("lona-sim", help="run the Lona gateway stand-in (see `nexus lona-sim --help`)")
+    commands.add_parser(
+        "live-engine-sim", help="run the Live Engine stand-in (see `nexus live-engine-sim --help`)"
+    )
     return parser
 
 
@@ -84,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["lona-sim"]:
         return _lona_sim(arguments[1:])
+    if arguments[:1] == ["live-engine-sim"]:
+        return _live_engine_sim(arguments[1:])
     args = build_parser().parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +26,7 @@ from nexus_assets.ml.volatility_walkforward import (
     check_options,
     walk_forward,
 )
+from nexus_assets.progress import progress_bar
 
 OUTPUT_COLUMNS: tuple[str, str] = ("date", "variance")
 _PROG = "nexus forecast-volatility"
@@ -106,23 +106,6 @@ def summary_lines(summary: QlikeSummary) -> list[str]:
     return lines
 
 
-@contextmanager
-def _progress_bar() -> Iterator[Callable[[int, int], None]]:
-    """tqdm on stderr when it is a terminal; silent otherwise (logs, pipes, tests)."""
-    if not sys.stderr.isatty():
-        yield lambda done, total: None
-        return
-    from tqdm import tqdm
-
-    with tqdm(desc="fits", unit="fit", file=sys.stderr, leave=False) as bar:
-
-        def update(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        yield update
-
-
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
@@ -130,7 +113,7 @@ def _one_line(error: Exception) -> str:
 def run(args: argparse.Namespace) -> int:
     """Handler of the subcommand: 0 on success, 2 for bad input, 1 when the model fit fails."""
     try:
-        with _progress_bar() as progress:
+        with progress_bar("fits", "fit") as progress:
             result = forecast_volatility(
                 Path(args.bars),
                 Path(args.out),

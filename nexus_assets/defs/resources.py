@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import market_data_from_env
 from nexus_assets.resources.parquet_io import ParquetIOManager
@@ -19,5 +20,6 @@ def resources() -> dg.Definitions:
             "io_manager": ParquetIOManager(),
             "lona": lona,
             "market_data": market_data_from_env(lona),
+            "live_engine": LiveEngineResource(),
         }
     )

@@ -25,7 +25,7 @@ SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".pq")
 TIME_COLUMN_ALIASES: tuple[str, ...] = ("timestamp", "date", "datetime", "time")
 
 
-def _read_raw(path: Path) -> tuple[pl.DataFrame, int]:
+def read_raw(path: Path) -> tuple[pl.DataFrame, int]:
     """The file's rows and the offset that turns a 0-based index into the row a user sees."""
     source = str(path)
     try:
@@ -37,7 +37,7 @@ def _read_raw(path: Path) -> tuple[pl.DataFrame, int]:
         raise BarsValidationError(f"cannot read file: {error}", source=source) from error
 
 
-def _normalize_names(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+def normalize_names(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     renamed = frame.rename({c: c.strip().lower() for c in frame.columns})
     if "timestamp" not in renamed.columns:
         alias = next((a for a in TIME_COLUMN_ALIASES if a in renamed.columns), None)
@@ -55,7 +55,7 @@ def _first_failure(frame: pl.DataFrame, raw: str, parsed: pl.Series) -> int | No
     return int(frame[ROW_COLUMN][positions[0]]) if len(positions) else None
 
 
-def _parse_timestamp(frame: pl.DataFrame, source: str) -> pl.Series:
+def parse_timestamp(frame: pl.DataFrame, source: str) -> pl.Series:
     column = frame["timestamp"]
     if column.dtype == pl.String:
         parsed = column.str.strip_chars().str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
@@ -81,7 +81,7 @@ def _parse_timestamp(frame: pl.DataFrame, source: str) -> pl.Series:
     return parsed.alias("timestamp")
 
 
-def _parse_number(frame: pl.DataFrame, name: str, source: str) -> pl.Series:
+def parse_number(frame: pl.DataFrame, name: str, source: str) -> pl.Series:
     column = frame[name]
     text = column.str.strip_chars() if column.dtype == pl.String else column
     parsed = text.cast(pl.Float64, strict=False)
@@ -96,7 +96,7 @@ def parse_bars_frame(
     frame: pl.DataFrame, *, source: str, symbol: str | None, row_offset: int
 ) -> pl.DataFrame:
     """Type and validate one untyped table of bars; ``symbol`` names a single-symbol file."""
-    frame = _normalize_names(frame, source).with_row_index(ROW_COLUMN, offset=row_offset)
+    frame = normalize_names(frame, source).with_row_index(ROW_COLUMN, offset=row_offset)
     if "symbol" not in frame.columns:
         if symbol is None:
             raise BarsValidationError("missing required column: symbol", source=source, column="symbol")
@@ -110,8 +110,8 @@ def parse_bars_frame(
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("volume"))
     typed = frame.with_columns(
         pl.col("symbol").cast(pl.String).str.strip_chars(),
-        _parse_timestamp(frame, source),
-        *(_parse_number(frame, c, source) for c in (*PRICE_COLUMNS, "volume")),
+        parse_timestamp(frame, source),
+        *(parse_number(frame, c, source) for c in (*PRICE_COLUMNS, "volume")),
     )
     validated = validate_bars(typed.select(*BAR_COLUMNS, ROW_COLUMN), source=source)
     return validated.cast(BAR_SCHEMA)
@@ -119,7 +119,7 @@ def parse_bars_frame(
 
 def read_bars_file(path: Path, *, symbol: str | None = None) -> pl.DataFrame:
     """Bars from one file; a file without a ``symbol`` column holds the symbol named by its stem."""
-    raw, offset = _read_raw(path)
+    raw, offset = read_raw(path)
     return parse_bars_frame(raw, source=str(path), symbol=symbol or path.stem, row_offset=offset)
 
 

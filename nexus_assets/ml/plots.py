@@ -65,3 +65,29 @@ def loss_curves(train: list[float], validation: list[float], title: str) -> Figu
     axis.set_title(title)
     axis.legend()
     return figure
+
+
+def weights_bar(weights: dict[str, float], title: str) -> Figure:
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    names = list(weights)
+    values = [weights[n] for n in names]
+    axis.bar(names, values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_ylabel("weight of equity")
+    axis.set_title(title)
+    axis.tick_params(axis="x", rotation=45)
+    return figure
+
+
+def equity_and_drawdown(curves: dict[str, np.ndarray], title: str) -> Figure:
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=(2, 1))
+    for name, returns in curves.items():
+        equity = np.cumprod(1.0 + returns)
+        top.plot(equity, label=name, linewidth=1.0)
+        bottom.plot(equity / np.maximum.accumulate(equity) - 1.0, label=name, linewidth=0.8)
+    top.set_ylabel("equity (start = 1)")
+    top.set_title(title)
+    top.legend(loc="upper left")
+    bottom.set_ylabel("drawdown")
+    bottom.set_xlabel("bar")
+    return figure

@@ -1,0 +1,109 @@
+"""The whole graph on the stand-ins: models, allocation published to the Live Engine, backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import httpx
+import polars as pl
+import pytest
+
+from nexus_assets.defs.allocation.assets import portfolio_allocation
+from nexus_assets.defs.backtest.assets import backtest_report
+from nexus_assets.defs.features.assets import features
+from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
+from nexus_assets.defs.market.assets import market_bars
+from nexus_assets.defs.models.anomaly import anomaly_detector
+from nexus_assets.defs.models.predictor import price_predictor
+from nexus_assets.defs.models.volatility import volatility_model
+from nexus_assets.resources.live_engine import LiveEngineResource
+from nexus_assets.resources.lona import LonaGateway
+from nexus_assets.resources.market_data import LonaMarketData
+from nexus_assets.sim.process import LiveEngineStandIn, running_live_engine_stand_in, running_lona_stand_in
+
+pytestmark = pytest.mark.slow
+
+MODELS = [
+    market_bars,
+    lona_strategies,
+    lona_signals,
+    features,
+    price_predictor,
+    volatility_model,
+    anomaly_detector,
+]
+
+
+@pytest.fixture(scope="module")
+def live_engine() -> Iterator[LiveEngineStandIn]:
+    with running_live_engine_stand_in(api_key="test-key") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def long_lona() -> Iterator[LonaGateway]:
+    """A Lona world with enough history to train and hold out data for every model."""
+    with running_lona_stand_in(n_strategies=12, initial_bars=900, seed=7) as stand_in:
+        yield LonaGateway(base_url=stand_in.base_url, token=stand_in.token, user_id=stand_in.user_id)
+
+
+def _orders(stand_in: LiveEngineStandIn) -> list[dict]:
+    root = stand_in.base_url.split("/api/")[0]
+    return httpx.get(f"{root}/_sim/orders", timeout=10).json()["orders"]
+
+
+def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_manager, live_engine):
+    resources = {
+        "io_manager": io_manager,
+        "lona": long_lona,
+        "market_data": LonaMarketData(lona=long_lona),
+        "live_engine": LiveEngineResource(base_url=live_engine.base_url, api_key=live_engine.api_key),
+    }
+    with dg.instance_for_test() as instance:
+        trained = dg.materialize(MODELS, resources=resources, instance=instance)
+        assert trained.success
+        first = dg.materialize(
+            [portfolio_allocation, backtest_report, *MODELS],
+            resources=resources,
+            instance=instance,
+            selection=["portfolio_allocation", "backtest_report"],
+        )
+        assert first.success
+        table = first.output_for_node("portfolio_allocation")
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("portfolio_allocation")
+        ).asset_materialization.metadata
+        placed = len(_orders(live_engine))
+        again = dg.materialize(
+            [portfolio_allocation, *MODELS],
+            resources=resources,
+            instance=instance,
+            selection=["portfolio_allocation"],
+        )
+        assert again.success
+        meta_again = instance.get_latest_materialization_event(
+            dg.AssetKey("portfolio_allocation")
+        ).asset_materialization.metadata
+        report = instance.get_latest_materialization_event(
+            dg.AssetKey("backtest_report")
+        ).asset_materialization.metadata
+
+    assert isinstance(table, pl.DataFrame)
+    assert table["target_weight"].abs().max() <= 0.25 + 1e-9
+    assert table["target_weight"].abs().sum() <= 1.0 + 1e-9
+    assert set(table["action"]) <= {"execute", "reduce", "reject", "halt", "hold"}
+    assert placed > 0, table.select(
+        "symbol", "target_weight", "desired_weight", "action", "reason_codes", "signal_id", "anomaly_score"
+    ).to_dicts()
+    assert meta["orders_created"].value == placed
+    assert meta_again["allocation_id"].value == meta["allocation_id"].value
+    assert meta_again["orders_created"].value == 0
+    assert len(_orders(live_engine)) == placed, "publishing the same allocation twice must not trade twice"
+    assert set(meta["model_versions"].value) == {
+        "trade-nexus-predictor",
+        "trade-nexus-volatility",
+        "trade-nexus-anomaly",
+    }
+    assert report["policy_sharpe"].value == report["policy_sharpe"].value  # finite, not NaN
+    assert "equity and drawdown" in report["equity_and_drawdown"].value

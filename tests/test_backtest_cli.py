@@ -1,0 +1,102 @@
+"""`nexus backtest` as a user runs it: wide prices in, weights and metrics out, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from nexus_assets.sim.market import MarketSimConfig, simulate_market
+
+NEXUS = str(Path(sys.executable).parent / "nexus")
+SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")
+
+
+@pytest.fixture(scope="module")
+def prices_csv(tmp_path_factory) -> Path:
+    bars = simulate_market(MarketSimConfig(symbols=SYMBOLS, n_bars=420, seed=9))
+    wide = bars.pivot(on="symbol", index="timestamp", values="close").sort("timestamp")
+    wide = wide.with_columns(pl.col("timestamp").dt.date().alias("date")).drop("timestamp")
+    wide = wide.with_columns(
+        pl.when(pl.int_range(pl.len()) < 30).then(None).otherwise(pl.col("EEE")).alias("EEE")
+    )
+    path = tmp_path_factory.mktemp("prices") / "prices.csv"
+    wide.select("date", *SYMBOLS).write_csv(path)
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NEXUS, "backtest", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_weights_for_every_date_after_the_warm_up_and_metrics_as_json(prices_csv, tmp_path):
+    out = tmp_path / "weights.csv"
+    done = _run("--prices", str(prices_csv), "--out", str(out), "--warmup", "300", "--cost-bps", "5")
+    assert done.returncode == 0, done.stderr
+    weights = pl.read_csv(out)
+    assert weights.columns == ["date", *SYMBOLS]
+    assert weights.height == 420 - 300
+    dates = pl.read_csv(prices_csv)["date"]
+    assert weights["date"].to_list() == dates[300:].to_list()
+    values = weights.select(SYMBOLS).to_numpy()
+    assert np.isfinite(values).all()
+    assert (np.abs(values).sum(axis=1) <= 1.0 + 1e-9).all()
+    report = json.loads(done.stdout)
+    assert {"policy", "equal_weight"} <= set(report["metrics"])
+    assert set(report["metrics"]["policy"]) >= {
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "annual_turnover",
+        "hit_rate",
+    }
+
+
+def test_changing_prices_after_a_date_leaves_earlier_weights_alone(prices_csv, tmp_path):
+    original = pl.read_csv(prices_csv)
+    changed = original.with_columns(
+        pl.when(pl.int_range(pl.len()) > 350).then(pl.col(s) * 1.7).otherwise(pl.col(s)).alias(s)
+        for s in SYMBOLS
+    )
+    changed_csv = tmp_path / "changed.csv"
+    changed.write_csv(changed_csv)
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert _run("--prices", str(prices_csv), "--out", str(a), "--warmup", "300").returncode == 0
+    assert _run("--prices", str(changed_csv), "--out", str(b), "--warmup", "300").returncode == 0
+    before, after = pl.read_csv(a), pl.read_csv(b)
+    assert before.head(51).equals(after.head(51))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text.replace("date,", "when,", 1), "missing required column: timestamp (or date)"),
+        (lambda text: text.replace("\n", "\n2021-13-45,1,1,1,1,1\n", 1), "row 2, column 'timestamp'"),
+        (lambda text: "\n".join(text.splitlines()[:50]), "the backtest needs more than"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem(prices_csv, tmp_path, edit, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(edit(prices_csv.read_text()))
+    done = _run("--prices", str(bad), "--out", str(tmp_path / "o.csv"))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_negative_price_names_file_row_and_column(prices_csv, tmp_path):
+    lines = prices_csv.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2] = "-3.5"
+    lines[5] = ",".join(cells)
+    bad = tmp_path / "neg.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    done = _run("--prices", str(bad), "--out", str(tmp_path / "o.csv"))
+    assert done.returncode == 2
+    assert f"{bad}, row 6, column 'BBB': price must be positive" in done.stderr
