@@ -47,6 +47,8 @@ bench: install
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/volatility.py
 	$(BIN)/python benchmarks/anomaly.py
+	$(BIN)/python benchmarks/optimizer.py
+	$(BIN)/python benchmarks/backtest.py
 
 clean:
 	rm -rf .nexus .pytest_cache .ruff_cache
