@@ -22,6 +22,7 @@ import httpx
 import orjson
 from tenacity import RetryCallState
 
+from nexus_assets.http_retry import parse_retry_after
 from nexus_assets.live_engine import envelope
 from nexus_assets.live_engine.errors import (
     LiveEngineConfigError,
@@ -46,7 +47,6 @@ from nexus_assets.live_engine.parse import (
     parse_portfolio,
 )
 from nexus_assets.live_engine.retry import retrying
-from nexus_assets.lona.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
 

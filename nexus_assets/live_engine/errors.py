@@ -7,32 +7,16 @@ failed call. The API key never appears in any of them.
 
 from __future__ import annotations
 
+from nexus_assets.service_errors import ServiceError
 
-class LiveEngineError(Exception):
+
+class LiveEngineError(ServiceError):
     """Any failure talking to the Live Engine or reading what it answered."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        method: str | None = None,
-        path: str | None = None,
+        self, message: str, *, status: int | None = None, method: str | None = None, path: str | None = None
     ) -> None:
-        self.message = message
-        self.status = status
-        self.method = method
-        self.path = path
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        parts = []
-        if self.method or self.path:
-            parts.append(f"{self.method or '?'} {self.path or '?'}")
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        prefix = " ".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        super().__init__(message, status=status, method=method, path=path)
 
 
 class LiveEngineConfigError(LiveEngineError, ValueError):

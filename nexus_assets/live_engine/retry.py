@@ -10,35 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-from tenacity.wait import wait_base
+from tenacity import RetryCallState, Retrying
 
+from nexus_assets.http_retry import retrying as shared_retrying
 from nexus_assets.live_engine.errors import (
     LiveEngineConnectionError,
     LiveEngineRateLimitError,
     LiveEngineServerError,
 )
-
-
-class BackoffWait(wait_base):
-    """Exponential backoff with jitter, replaced by a capped ``Retry-After`` when the engine sends one."""
-
-    def __init__(self, base_s: float, max_s: float) -> None:
-        self._max_s = max_s
-        self._backoff = wait_exponential_jitter(multiplier=base_s, max=max_s, jitter=base_s)
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, LiveEngineRateLimitError) and error.retry_after is not None:
-            return min(error.retry_after, self._max_s)
-        return self._backoff(retry_state)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -53,11 +32,11 @@ def retrying(
     backoff_max_s: float,
     before_sleep: Callable[[RetryCallState], None] | None = None,
 ) -> Retrying:
-    """A tenacity policy that re-raises the last typed error when attempts run out."""
-    return Retrying(
-        stop=stop_after_attempt(max_attempts),
-        wait=BackoffWait(backoff_base_s, backoff_max_s),
-        retry=retry_if_exception(is_transient),
+    """The shared policy, retrying every transient failure (every call here may run twice)."""
+    return shared_retrying(
+        max_attempts=max_attempts,
+        backoff_base_s=backoff_base_s,
+        backoff_max_s=backoff_max_s,
+        should_retry=is_transient,
         before_sleep=before_sleep,
-        reraise=True,
     )

@@ -23,6 +23,7 @@ import orjson
 import polars as pl
 from tenacity import RetryCallState
 
+from nexus_assets.http_retry import parse_retry_after, retrying
 from nexus_assets.lona import envelope
 from nexus_assets.lona.errors import (
     LonaConfigError,
@@ -33,7 +34,7 @@ from nexus_assets.lona.errors import (
     LonaReportTimeoutError,
     error_for_status,
 )
-from nexus_assets.lona.retry import is_transient, is_unsent, parse_retry_after, retrying
+from nexus_assets.lona.retry import is_transient, is_unsent
 from nexus_assets.lona.symbol_data import bars_from_payload
 from nexus_assets.lona.wire import format_date, format_time, parse_time
 from nexus_assets.ml.bars import BarsValidationError

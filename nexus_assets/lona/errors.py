@@ -7,36 +7,11 @@ enough to diagnose a failure without replaying the call.
 
 from __future__ import annotations
 
+from nexus_assets.service_errors import ServiceError
 
-class LonaError(Exception):
+
+class LonaError(ServiceError):
     """Any failure talking to Lona or reading what it answered."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.message = message
-        self.status = status
-        self.code = code
-        self.method = method
-        self.path = path
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        parts = []
-        if self.method or self.path:
-            parts.append(f"{self.method or '?'} {self.path or '?'}")
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        if self.code:
-            parts.append(f"[{self.code}]")
-        prefix = " ".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
 
 
 class LonaAuthError(LonaError):
