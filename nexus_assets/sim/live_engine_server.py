@@ -44,6 +44,7 @@ from nexus_assets.sim.live_engine_records import EngineError
 from nexus_assets.sim.live_engine_world import LiveEngineWorld, WorldConfig
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
+from nexus_assets.sim.sim_controls import fault_and_stats_routes
 
 logger = logging.getLogger("nexus_assets.sim.live_engine_server")
 
@@ -175,29 +176,7 @@ def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 
     def orders() -> Response:
         return json_response({"orders": world.list_orders()})
 
-    @app.post("/_sim/faults")
-    def arm(fault: FaultSpec) -> Response:
-        faults.arm(fault)
-        return json_response({"armed": faults.pending()}, 201)
-
-    @app.get("/_sim/faults")
-    def armed() -> Response:
-        return json_response({"armed": faults.pending()})
-
-    @app.delete("/_sim/faults")
-    def disarm() -> Response:
-        faults.clear()
-        return json_response({"armed": []})
-
-    @app.get("/_sim/stats")
-    def read_stats() -> Response:
-        return json_response({"stats": stats.snapshot()})
-
-    @app.delete("/_sim/stats")
-    def reset_stats() -> Response:
-        stats.reset()
-        return json_response({"stats": stats.snapshot()})
-
+    app.include_router(fault_and_stats_routes(faults, stats, json_response, stats_key="stats"))
     app.include_router(router)
     return app
 

@@ -35,6 +35,7 @@ from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.lona_records import WorldError
 from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
+from nexus_assets.sim.sim_controls import fault_and_stats_routes
 
 logger = logging.getLogger("nexus_assets.sim.lona_server")
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
@@ -144,29 +145,7 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
     def state() -> Response:
         return ok(world.state())
 
-    @app.post("/_sim/faults")
-    def arm(fault: FaultSpec) -> Response:
-        faults.arm(fault)
-        return ok({"armed": faults.pending()}, 201)
-
-    @app.get("/_sim/faults")
-    def armed() -> Response:
-        return ok({"armed": faults.pending()})
-
-    @app.delete("/_sim/faults")
-    def disarm() -> Response:
-        faults.clear()
-        return ok({"armed": []})
-
-    @app.get("/_sim/stats")
-    def read_stats() -> Response:
-        return ok(stats.snapshot())
-
-    @app.delete("/_sim/stats")
-    def reset_stats() -> Response:
-        stats.reset()
-        return ok(stats.snapshot())
-
+    app.include_router(fault_and_stats_routes(faults, stats, ok))
     app.include_router(router)
     return app
 
