@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from nexus_assets.ml.optimizer import AllocationLimits, WeightOptimizer
-from nexus_assets.ml.policy import Action, Decision, PolicyConfig, SignalContext, decide
-from nexus_assets.ml.risk_gate import ReasonCode, RiskState
+from nexus_assets.ml.policy import Decision, PolicyConfig, SignalContext, decide
+from nexus_assets.ml.risk_gate import RiskState
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,7 @@ def allocate(
         state = decision.state
         decisions[view.symbol] = decision
         desired[i] = decision.target_weight
-    if kill_switch or any(
-        d.action is Action.HALT and ReasonCode.KILL_SWITCH in d.reason_codes for d in decisions.values()
-    ):
+    if kill_switch:
         return AllocationOutcome(
             [v.symbol for v in views], current, desired, decisions, "halted", "kill switch", 0.0, state
         )

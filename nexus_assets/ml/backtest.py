@@ -54,8 +54,10 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         if self.cost_bps < 0 or not math.isfinite(self.cost_bps):
             raise ValueError("cost_bps: must be a finite number >= 0")
-        if self.max_gross > 1.0 + 1e-12 and self.max_gross <= 0:
-            raise ValueError("max_gross: must be positive")
+        if not 0.0 < self.max_gross <= 3.0:
+            raise ValueError("max_gross: must be in (0, 3]")
+        if not 0.0 < self.max_weight <= self.max_gross:
+            raise ValueError("max_weight: must be in (0, max_gross]")
         for name in ("rebalance_every", "retrain_every", "covariance_window", "regime_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
