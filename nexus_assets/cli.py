@@ -50,6 +50,35 @@ def _forecast_volatility(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from nexus_serving.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"nexus serve: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    if args.bootstrap:
+        from nexus_serving.bootstrap import ensure_champions
+
+        if settings.tracking_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+        ensure_champions()
+    uvicorn.run(
+        "nexus_serving.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus", description="Trade Nexus command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.set_defaults(handler=backtest_cli.run)
 
     # Listed for --help; its own arguments are parsed by the stand-in (main() hands them over).
+    serve = commands.add_parser("serve", help="run the decision service (FastAPI under uvicorn)")
+    serve.add_argument("--host", help="bind address (default NEXUS_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default NEXUS_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default NEXUS_WORKERS or 1)")
+    serve.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="first train and register small models on simulated data for any model without a champion",
+    )
+    serve.set_defaults(handler=_serve)
+
     commands.add_parser("lona-sim", help="run the Lona gateway stand-in (see `nexus lona-sim --help`)")
     commands.add_parser(
         "live-engine-sim", help="run the Live Engine stand-in (see `nexus live-engine-sim --help`)"

@@ -22,6 +22,8 @@ from nexus_assets.ml.pyfunc_models import (
 )
 from nexus_assets.ml.volatility import VolatilityModel
 
+MODEL_NAMES: tuple[str, ...] = (registry.PREDICTOR_MODEL, registry.VOLATILITY_MODEL, registry.ANOMALY_MODEL)
+
 
 class NoChampionError(RuntimeError):
     """A model has no champion yet: train it (and let it pass the gate) first."""
@@ -39,16 +41,8 @@ class Champions:
         return self.predictor.window
 
 
-def load_champions(client: MlflowClient, workdir: Path) -> Champions:
-    """Download and open every champion; raises NoChampionError naming what is missing."""
-    folders: dict[str, Path] = {}
-    versions: dict[str, str] = {}
-    for name in (registry.PREDICTOR_MODEL, registry.VOLATILITY_MODEL, registry.ANOMALY_MODEL):
-        version = registry.champion(client, name)
-        if version is None:
-            raise NoChampionError(f"{name}: no version holds the '{registry.CHAMPION_ALIAS}' alias yet")
-        folders[name] = registry.download_version(client, version, workdir / name)
-        versions[name] = str(version.version)
+def open_champions(folders: dict[str, Path], versions: dict[str, str]) -> Champions:
+    """Open the three models from their downloaded (or cached) version folders."""
     volatility_file = volatility_artifact_file(folders[registry.VOLATILITY_MODEL])
     return Champions(
         predictor=OnnxPredictor(predictor_artifact_path(folders[registry.PREDICTOR_MODEL])),
@@ -56,3 +50,16 @@ def load_champions(client: MlflowClient, workdir: Path) -> Champions:
         anomaly=AnomalyDetector.load(anomaly_artifact_dir(folders[registry.ANOMALY_MODEL])),
         versions=versions,
     )
+
+
+def load_champions(client: MlflowClient, workdir: Path) -> Champions:
+    """Download and open every champion; raises NoChampionError naming what is missing."""
+    folders: dict[str, Path] = {}
+    versions: dict[str, str] = {}
+    for name in MODEL_NAMES:
+        version = registry.champion(client, name)
+        if version is None:
+            raise NoChampionError(f"{name}: no version holds the '{registry.CHAMPION_ALIAS}' alias yet")
+        folders[name] = registry.download_version(client, version, workdir / name)
+        versions[name] = str(version.version)
+    return open_champions(folders, versions)

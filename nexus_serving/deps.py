@@ -1,0 +1,41 @@
+"""Dependency aliases the routers declare (``XDep = Annotated[T, Depends(...)]``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+
+from nexus_serving.auth import check_bearer
+from nexus_serving.model_store import ModelBundle
+from nexus_serving.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_bundle(services: ServicesDep) -> ModelBundle:
+    """The bundle this request uses from start to end (read once; a swap cannot mix versions)."""
+    bundle = services.store.current
+    if bundle is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"models not loaded: {services.store.reason}"
+        )
+    return bundle
+
+
+BundleDep = Annotated[ModelBundle, Depends(get_bundle)]
+
+
+def require_token(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    check_bearer(authorization, services.settings.tokens)
+
+
+TokenDep = Depends(require_token)

@@ -1,0 +1,46 @@
+"""Error bodies: ``{"detail": ...}`` naming the field; bad input is never a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+from nexus_serving.decision_engine import InvalidInputError
+from nexus_serving.responses import OrjsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+def _public(error: dict[str, Any]) -> dict[str, Any]:
+    """Location, message and type only: the offending input is not echoed back."""
+    return {
+        "loc": list(error.get("loc", ())),
+        "msg": str(error.get("msg", "")),
+        "type": error.get("type", ""),
+    }
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> OrjsonResponse:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return OrjsonResponse({"detail": "malformed JSON body"}, status_code=400)
+    return OrjsonResponse({"detail": [_public(e) for e in errors]}, status_code=422)
+
+
+async def _invalid_input(request: Request, exc: InvalidInputError) -> OrjsonResponse:
+    detail = [{"loc": list(exc.loc), "msg": exc.message, "type": "value_error"}]
+    return OrjsonResponse({"detail": detail}, status_code=422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return OrjsonResponse({"detail": "internal error"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,57 @@
+"""The decision service: ``create_app`` builds it, the lifespan loads the champions once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from nexus_serving import errors
+from nexus_serving.body_limit import BodyLimitMiddleware
+from nexus_serving.decision_engine import EngineConfig
+from nexus_serving.model_store import load_into
+from nexus_serving.responses import OrjsonResponse
+from nexus_serving.routers import decisions, health, models
+from nexus_serving.services import Services
+from nexus_serving.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+BATCH_PATH = "/v1/decisions/batch"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A ready-to-serve app; uvicorn calls it as a factory (``--factory``)."""
+    settings = settings or get_settings()
+    services = Services(
+        settings=settings,
+        engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A missing registry or champion must not stop the process: /health stays up and
+        # /ready reports why there is nothing to serve.
+        await run_in_threadpool(load_into, services.store, settings.tracking_uri, settings.cache_dir)
+        yield
+
+    app = FastAPI(
+        title="Trade Nexus decision service",
+        version="1",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for=lambda path: (
+            settings.max_batch_body_bytes if path.startswith(BATCH_PATH) else settings.max_body_bytes
+        ),
+    )
+    app.include_router(health.router)
+    app.include_router(decisions.router)
+    app.include_router(models.router)
+    return app

@@ -1,0 +1,189 @@
+"""The champion bundle the service decides with: loaded from the registry, cached on disk.
+
+A request reads ``store.current`` once and uses that bundle to the end, and a new bundle
+replaces the old one in a single reference assignment, so a hot swap can never mix model
+versions within a decision. Every registry load is copied to a local cache, so a restart
+while the registry is down still serves the last good champions (reported as ``cache``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import mlflow
+from mlflow import MlflowClient
+
+from nexus_assets.ml import registry
+from nexus_assets.ml.champions import MODEL_NAMES, Champions, NoChampionError, load_champions, open_champions
+
+logger = logging.getLogger(__name__)
+
+MANIFEST, POINTER = "manifest.json", "current.json"
+Source = Literal["registry", "cache"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    alias: str
+    trained_at: datetime
+    """The version's ``trained_until`` tag, else its registration time."""
+
+    def age_days(self, now: datetime) -> float:
+        return max((now - self.trained_at).total_seconds() / 86_400.0, 0.0)
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """Everything one decision needs from the models, swapped as a unit."""
+
+    champions: Champions
+    info: dict[str, ModelInfo]
+    source: Source
+    loaded_at: datetime
+
+    @property
+    def window(self) -> int:
+        return self.champions.window
+
+
+class ModelStore:
+    """Holds the current bundle (or why there is none); readers never lock."""
+
+    def __init__(self) -> None:
+        self._bundle: ModelBundle | None = None
+        self._reason = "models are not loaded yet"
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> ModelBundle | None:
+        return self._bundle
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def swap(self, bundle: ModelBundle) -> None:
+        """Install a new bundle atomically (one reference assignment)."""
+        with self._lock:
+            self._bundle = bundle
+            self._reason = ""
+
+    def fail(self, reason: str) -> None:
+        """Record why no bundle could be loaded; a bundle already serving stays in place."""
+        with self._lock:
+            self._reason = reason
+
+
+def registry_client(tracking_uri: str | None) -> MlflowClient:
+    """A client on ``tracking_uri``, or on the project default when it is None."""
+    if tracking_uri is None:
+        return registry.configure()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _trained_at(tags: dict[str, str], created_ms: int | None) -> datetime:
+    stamp = tags.get("trained_until")
+    if stamp:
+        try:
+            parsed = datetime.fromisoformat(stamp)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            logger.warning("unreadable trained_until tag %r; using the registration time", stamp)
+    return datetime.fromtimestamp((created_ms or 0) / 1000, tz=UTC)
+
+
+def _info_to_json(info: ModelInfo) -> dict[str, str]:
+    return {
+        "name": info.name,
+        "version": info.version,
+        "alias": info.alias,
+        "trained_at": info.trained_at.isoformat(),
+    }
+
+
+def _info_from_json(data: dict[str, str]) -> ModelInfo:
+    return ModelInfo(data["name"], data["version"], data["alias"], datetime.fromisoformat(data["trained_at"]))
+
+
+def load_from_registry(client: MlflowClient, cache_dir: Path) -> ModelBundle:
+    """Download every champion into a fresh cache folder, open it and make it the cached bundle."""
+    folder = cache_dir / "bundles" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    try:
+        champions = load_champions(client, folder)
+        info = {}
+        for name in MODEL_NAMES:
+            version = client.get_model_version(name, champions.versions[name])
+            info[name] = ModelInfo(
+                name,
+                str(version.version),
+                registry.CHAMPION_ALIAS,
+                _trained_at(dict(version.tags or {}), version.creation_timestamp),
+            )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    (folder / MANIFEST).write_text(json.dumps({"models": [_info_to_json(i) for i in info.values()]}))
+    _point_cache_at(cache_dir, folder)
+    return ModelBundle(champions, info, "registry", datetime.now(UTC))
+
+
+def _point_cache_at(cache_dir: Path, folder: Path) -> None:
+    """Make ``folder`` the cached bundle (atomic rename), then drop older bundles."""
+    pointer = cache_dir / POINTER
+    temporary = cache_dir / f".{POINTER}.{uuid.uuid4().hex}"
+    temporary.write_text(json.dumps({"bundle": folder.name}))
+    os.replace(temporary, pointer)
+    for old in (cache_dir / "bundles").iterdir():
+        if old.name != folder.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_from_cache(cache_dir: Path) -> ModelBundle:
+    """Open the last bundle a registry load cached; raises FileNotFoundError when there is none."""
+    pointer = cache_dir / POINTER
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{cache_dir}: no cached models")
+    folder = cache_dir / "bundles" / json.loads(pointer.read_text())["bundle"]
+    info = {i.name: i for i in map(_info_from_json, json.loads((folder / MANIFEST).read_text())["models"])}
+    missing = [name for name in MODEL_NAMES if name not in info]
+    if missing:
+        raise FileNotFoundError(f"{folder}: cached bundle lacks {', '.join(missing)}")
+    champions = open_champions(
+        {name: folder / name for name in MODEL_NAMES}, {name: info[name].version for name in MODEL_NAMES}
+    )
+    return ModelBundle(champions, info, "cache", datetime.now(UTC))
+
+
+def load_into(store: ModelStore, tracking_uri: str | None, cache_dir: Path) -> None:
+    """Start-up load: the registry first, the local cache when the registry cannot be used."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        store.swap(load_from_registry(registry_client(tracking_uri), cache_dir))
+        logger.info(
+            "loaded champions from the registry: %s", store.current and store.current.champions.versions
+        )
+        return
+    except NoChampionError as exc:
+        registry_problem = f"no champion in the registry ({exc})"
+    except Exception as exc:
+        registry_problem = f"model registry unavailable ({type(exc).__name__})"
+        logger.warning("champion load from the registry failed: %s", exc)
+    try:
+        store.swap(load_from_cache(cache_dir))
+        logger.warning("%s; serving the cached champions", registry_problem)
+    except (OSError, ValueError, KeyError) as exc:
+        store.fail(f"{registry_problem}; no usable cached models ({exc})")
+        logger.error("no models to serve: %s", store.reason)

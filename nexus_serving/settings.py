@@ -1,0 +1,81 @@
+"""Serving configuration, read once from the environment.
+
+Outside development the service refuses to start without real API tokens, so a forgotten
+variable cannot expose decisions to anyone who can reach the port.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nexus_assets.paths import nexus_home
+
+PLACEHOLDER_TOKENS = frozenset(
+    {"changeme", "change-me", "change_me", "changethis", "secret", "token", "password"}
+)
+MIN_TOKEN_LENGTH = 16
+DEVELOPMENT_TOKEN = "dev-nexus-token"
+"""Accepted only when ``NEXUS_ENV=development`` and no tokens are configured."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEXUS_", extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = "production"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    api_tokens: SecretStr = SecretStr("")
+    """Comma-separated bearer tokens (``NEXUS_API_TOKENS``); any one of them is accepted."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=256, ge=1, le=10_000)
+    idempotency_capacity: int = Field(default=100_000, ge=1)
+    """Responses remembered by request_id; the oldest are forgotten first."""
+    model_cache_dir: Path | None = None
+    """Defaults to ``$NEXUS_HOME/serving/models``."""
+    max_model_age_days: float = Field(default=30.0, gt=0)
+    kill_switch: bool = False
+    """Manual kill switch: every decision halts (``NEXUS_KILL_SWITCH=true``)."""
+    tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")
+    """MLflow tracking and registry URI; unset means the project default (``registry.tracking_uri``)."""
+
+    @property
+    def tokens(self) -> tuple[bytes, ...]:
+        """The accepted tokens as bytes, ready for constant-time comparison."""
+        raw = [t.strip() for t in self.api_tokens.get_secret_value().split(",")]
+        tokens = tuple(t.encode() for t in raw if t)
+        if not tokens and self.env == "development":
+            return (DEVELOPMENT_TOKEN.encode(),)
+        return tokens
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.model_cache_dir or nexus_home() / "serving" / "models"
+
+    @model_validator(mode="after")
+    def _refuse_weak_tokens(self) -> Settings:
+        if self.env == "development":
+            return self
+        tokens = [t.decode() for t in self.tokens]
+        if not tokens:
+            raise ValueError(f"NEXUS_API_TOKENS: required when NEXUS_ENV={self.env}")
+        for index, token in enumerate(tokens):
+            if token.lower() in PLACEHOLDER_TOKENS or token.lower().startswith("dev-"):
+                raise ValueError(f"NEXUS_API_TOKENS: token #{index + 1} is a placeholder; set a real secret")
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"NEXUS_API_TOKENS: token #{index + 1} is shorter than {MIN_TOKEN_LENGTH} characters"
+                )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,170 @@
+"""Decisions over real HTTP equal the offline policy on the same inputs (no train/serve skew)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from serving_support import AUTH, decision_body
+
+from nexus_assets.ml.bars import BAR_SCHEMA, validate_bars
+from nexus_assets.ml.champions import load_champions
+from nexus_assets.ml.features import FEATURE_COLUMNS, features_for_last_rows
+from nexus_assets.ml.policy import PolicyConfig, SignalContext, decide
+from nexus_assets.ml.risk_gate import RiskState
+from nexus_assets.ml.volatility_inputs import inputs_for_last_bar
+from nexus_serving.model_store import registry_client
+
+
+def _offline(body: dict, trained_registry: str, workdir: Path) -> dict:
+    """The same decision computed directly with the shared training/backtest functions."""
+    champions = load_champions(registry_client(trained_registry), workdir)
+    signal = body["signal"]
+    columns = body["bars"]
+    frame = pl.DataFrame(
+        {
+            "symbol": [signal["symbol"]] * len(columns["timestamp"]),
+            "timestamp": [datetime.fromisoformat(t) for t in columns["timestamp"]],
+            **{c: columns[c] for c in ("open", "high", "low", "close", "volume")},
+        },
+        schema=BAR_SCHEMA,
+    )
+    bars = validate_bars(frame, source="test")
+    window = champions.window
+    features = features_for_last_rows(bars, window)
+    x = features.select(FEATURE_COLUMNS).to_numpy().astype(np.float32).reshape(1, window, -1)
+    predicted = float(champions.predictor.predict(x)[0])
+    volatility = math.sqrt(float(champions.volatility.forecast_variance(inputs_for_last_bar(bars))[0]))
+    signal_row = {**signal, "timestamp": datetime.fromisoformat(signal["timestamp"])}
+    anomaly = champions.anomaly.score(features.tail(1), bars.tail(window), signal_row, datetime.now(UTC))
+    decision = decide(
+        SignalContext(
+            symbol=signal["symbol"],
+            side=signal["side"],
+            strength=signal["strength"],
+            predicted_return=predicted,
+            volatility=volatility,
+            anomaly_score=anomaly.score,
+        ),
+        PolicyConfig(),
+        RiskState(),
+    )
+    return {
+        "action": decision.action.value,
+        "target_weight": decision.target_weight,
+        "confidence": decision.confidence,
+        "predicted_return": predicted,
+        "volatility_forecast": volatility,
+        "anomaly_score": anomaly.score,
+        "versions": champions.versions,
+    }
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["source"] == "registry"
+
+
+def test_decision_equals_offline_policy(client, market, trained_registry, tmp_path):
+    body = decision_body(market, request_id="skew-1", symbol="S1")
+    response = client.post("/v1/decisions", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    expected = _offline(body, trained_registry, tmp_path)
+    assert served["action"] in ("execute", "reduce"), served["reasons"]  # the policy itself decided
+    assert served["action"] == expected["action"]
+    for key in ("target_weight", "confidence", "predicted_return", "volatility_forecast", "anomaly_score"):
+        assert served[key] == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
+    assert served["model_versions"] == expected["versions"]
+    assert served["quantity"] is None
+    assert served["request_id"] == "skew-1"
+    assert all(isinstance(reason, str) for reason in served["reasons"])
+
+
+def test_quantity_from_portfolio(client, market):
+    body = decision_body(
+        market,
+        request_id="qty-1",
+        symbol="S2",
+        portfolio={"equity": 1_000_000.0, "positions": {"S2": 100.0, "S3": -5.0}},
+    )
+    served = client.post("/v1/decisions", json=body, headers=AUTH).json()
+    last_close = body["bars"]["close"][-1]
+    assert served["quantity"] == pytest.approx(served["target_weight"] * 1_000_000.0 / last_close - 100.0)
+
+
+def test_repeated_request_id_returns_the_stored_decision(client, market):
+    body = decision_body(market, request_id="idem-1", symbol="S4")
+    first = client.post("/v1/decisions", json=body, headers=AUTH).json()
+    again = client.post("/v1/decisions", json=body, headers=AUTH).json()
+    assert again == first
+    other = client.post("/v1/decisions", json={**body, "request_id": "idem-2"}, headers=AUTH).json()
+    assert other["decision_id"] != first["decision_id"]
+
+
+def test_batch(client, market):
+    bodies = [decision_body(market, request_id=f"batch-{i}", symbol=f"S{5 + i}") for i in range(3)]
+    single = client.post("/v1/decisions", json=bodies[0], headers=AUTH).json()
+    response = client.post("/v1/decisions/batch", json={"requests": bodies}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    decisions = response.json()["decisions"]
+    assert [d["request_id"] for d in decisions] == ["batch-0", "batch-1", "batch-2"]
+    assert decisions[0] == single
+
+
+def test_batch_names_the_bad_item(client, market):
+    good = decision_body(market, request_id="bb-0", symbol="S8")
+    short = decision_body(market, request_id="bb-1", symbol="S8", bars=50)
+    response = client.post("/v1/decisions/batch", json={"requests": [good, short]}, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:3] == ["body", "requests", 1]
+
+
+def test_models_endpoint(client):
+    response = client.get("/v1/models", headers=AUTH)
+    assert response.status_code == 200
+    data = response.json()
+    names = {m["name"] for m in data["models"]}
+    assert names == {"trade-nexus-predictor", "trade-nexus-volatility", "trade-nexus-anomaly"}
+    for model in data["models"]:
+        assert model["version"] == "1"
+        assert model["alias"] == "champion"
+        assert model["source"] == "registry"
+        assert model["window"] == data["window"] > 0
+        assert model["age_days"] >= 0
+        # Simulated bars end years ago, so these models are stale by any 30-day limit.
+        assert model["stale"] is True
+    assert data["bars_required"] > data["window"]
+
+
+def test_stale_models_add_a_reason(client, market):
+    served = client.post(
+        "/v1/decisions", json=decision_body(market, request_id="stale-1"), headers=AUTH
+    ).json()
+    assert any(reason.startswith("STALE_MODEL") for reason in served["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Basic abc"}, 401),
+        ({"Authorization": "Bearer wrong-token"}, 403),
+        ({"Authorization": "Bearer another-token-abcdefghijkl"}, 200),
+    ],
+)
+def test_auth(client, market, headers, status):
+    body = decision_body(market, request_id=f"auth-{status}-{len(headers)}", symbol="S9")
+    response = client.post("/v1/decisions", json=body, headers=headers)
+    assert response.status_code == status
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert "wrong-token" not in response.text
+    assert client.get("/v1/models", headers=headers).status_code == status
