@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from nexus_serving import errors
 from nexus_serving.body_limit import BodyLimitMiddleware
 from nexus_serving.decision_engine import EngineConfig
+from nexus_serving.metrics import MetricsMiddleware
 from nexus_serving.model_store import load_into
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.routers import decisions, health, models
+from nexus_serving.routers import decisions, health, metrics, models
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
 
@@ -35,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
         await run_in_threadpool(load_into, services.store, settings.tracking_uri, settings.cache_dir)
+        if services.store.current is not None:
+            bundle = services.store.current
+            services.metrics.serving(dict(bundle.champions.versions), bundle.source)
         yield
 
     app = FastAPI(
@@ -54,4 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
+    app.include_router(metrics.router)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

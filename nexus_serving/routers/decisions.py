@@ -23,6 +23,7 @@ def _decide(
     if stored is not None:
         return stored
     response = decide_request(request, bundle, services.latches, services.engine, datetime.now(UTC), prepared)
+    services.metrics.decisions.labels(response.action).inc()
     return services.responses.put(response)
 
 

@@ -168,3 +168,25 @@ def test_auth(client, market, headers, status):
         assert response.headers["www-authenticate"] == "Bearer"
     assert "wrong-token" not in response.text
     assert client.get("/v1/models", headers=headers).status_code == status
+
+
+def test_metrics_count_requests_decisions_and_versions(client, market):
+    body = decision_body(market, request_id="metrics-1", symbol="S2")
+    decided = client.post("/v1/decisions", json=body, headers=AUTH).json()
+    client.post("/v1/decisions", json=body, headers={"Authorization": "Bearer wrong-token-0000000"})
+    scrape = client.get("/metrics")
+    assert scrape.status_code == 200
+    assert scrape.headers["content-type"].startswith("text/plain")
+    text = scrape.text
+    counted = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert counted[f'nexus_decisions_total{{action="{decided["action"]}"}}'] >= 1
+    assert counted['nexus_http_requests_total{method="POST",route="/v1/decisions",status="200"}'] >= 1
+    assert counted['nexus_http_requests_total{method="POST",route="/v1/decisions",status="403"}'] >= 1
+    assert counted['nexus_http_request_duration_seconds_count{route="/v1/decisions"}'] >= 2
+    versions = [k for k in counted if k.startswith("nexus_model_version_info{")]
+    assert len(versions) == 3
+    assert all(counted[k] == 1.0 for k in versions)

@@ -1,0 +1,76 @@
+"""Prometheus metrics: request counts and latency per route, decisions by action, model versions.
+
+Each app owns its registry, so several apps in one process (tests, workers) never clash, and
+the route label is the route's template, never the raw path, so labels cannot explode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class ServiceMetrics:
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "nexus_http_requests_total", "HTTP requests by route and status.", ("method", "route", "status"),
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "nexus_http_request_duration_seconds", "Time to answer, by route.", ("route",),
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "nexus_decisions_total", "Decisions made, by action.", ("action",), registry=self.registry
+        )
+        self.model_version = Gauge(
+            "nexus_model_version_info", "Served model versions (value 1).", ("model", "version", "source"),
+            registry=self.registry,
+        )  # fmt: skip
+
+    def serving(self, versions: dict[str, str], source: str) -> None:
+        """Record the bundle now being served (replacing what was recorded before)."""
+        self.model_version.clear()
+        for model, version in versions.items():
+            self.model_version.labels(model, version, source).set(1)
+
+
+class MetricsMiddleware:
+    """Pure ASGI (no extra task or thread per request): time the call, count its status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The matched route's template, which routing leaves in the scope; "unmatched" for 404s."""
+        return getattr(scope.get("route"), "path", "unmatched")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = self._route(scope)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
