@@ -22,7 +22,6 @@ import asyncio
 import logging
 import math
 import os
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -44,33 +43,9 @@ from nexus_assets.sim.live_engine_records import EngineError
 from nexus_assets.sim.live_engine_world import LiveEngineWorld, WorldConfig
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
-from nexus_assets.sim.sim_controls import fault_and_stats_routes
+from nexus_assets.sim.sim_controls import Ticker, fault_and_stats_routes
 
 logger = logging.getLogger("nexus_assets.sim.live_engine_server")
-
-
-class Ticker:
-    """Calls ``tick`` every ``interval_s`` seconds on a daemon thread."""
-
-    def __init__(self, tick: Callable[[], object], interval_s: float) -> None:
-        self._tick = tick
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="live-engine-ticker", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._tick()
-            except Exception:
-                logger.exception("Live Engine stand-in tick failed")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _fault_response(fault: FaultSpec) -> Response:
@@ -105,7 +80,7 @@ def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ticker = None
         if bar_interval_s > 0 and math.isfinite(bar_interval_s):
-            ticker = Ticker(world.tick, bar_interval_s)
+            ticker = Ticker(world.tick, bar_interval_s, "live-engine")
             ticker.start()
         try:
             yield

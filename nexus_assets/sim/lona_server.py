@@ -20,7 +20,6 @@ import asyncio
 import logging
 import math
 import os
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -35,34 +34,10 @@ from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.lona_records import WorldError
 from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
-from nexus_assets.sim.sim_controls import fault_and_stats_routes
+from nexus_assets.sim.sim_controls import Ticker, fault_and_stats_routes
 
 logger = logging.getLogger("nexus_assets.sim.lona_server")
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
-
-
-class Ticker:
-    """Advances the world every ``interval_s`` seconds on a daemon thread."""
-
-    def __init__(self, world: LonaWorld, interval_s: float) -> None:
-        self._world = world
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lona-ticker", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._world.tick()
-            except Exception:
-                logger.exception("Lona stand-in tick failed")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _fault_response(fault: FaultSpec) -> Response:
@@ -86,7 +61,7 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ticker = None
         if report_interval_s > 0 and math.isfinite(report_interval_s):
-            ticker = Ticker(world, report_interval_s)
+            ticker = Ticker(world.tick, report_interval_s, "lona")
             ticker.start()
         try:
             yield

@@ -1,4 +1,4 @@
-"""The ``/_sim`` fault and request-count routes every stand-in offers, in one place.
+"""What every stand-in shares: the ``/_sim`` fault and request-count routes, and the ticker.
 
 Each stand-in keeps its own response envelope (``respond``) and says under which key, if any,
 the request counts travel (``stats_key``).
@@ -6,6 +6,8 @@ the request counts travel (``stats_key``).
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,3 +52,28 @@ def fault_and_stats_routes(
         return respond(counts(), 200)
 
     return routes
+
+
+class Ticker:
+    """Calls ``tick`` every ``interval_s`` seconds on a daemon thread; a failing tick is logged, not fatal."""
+
+    def __init__(self, tick: Callable[[], object], interval_s: float, name: str) -> None:
+        self._tick = tick
+        self._interval_s = interval_s
+        self._name = name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"{name}-ticker", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._tick()
+            except Exception:
+                logging.getLogger(__name__).exception("%s stand-in tick failed", self._name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
