@@ -109,6 +109,15 @@ def running_process(
             stop_process(process)
 
 
+def server_command(module: str, port: int, options: dict[str, str | None]) -> list[str]:
+    """``python -m module`` on loopback at ``port``, with the options that have a value."""
+    command = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
+    for flag, value in options.items():
+        if value is not None:
+            command += [flag, value]
+    return command
+
+
 @dataclass(frozen=True)
 class LonaStandIn:
     base_url: str
@@ -136,25 +145,17 @@ def running_lona_stand_in(
     """A Lona stand-in subprocess on loopback; the token travels by environment, not argv."""
     port = port or free_port()
     root_url = f"http://127.0.0.1:{port}"
-    args = [
-        sys.executable,
-        "-m",
+    args = server_command(
         "nexus_assets.sim.lona_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--seed",
-        str(seed),
-        "--report-interval",
-        f"{report_interval_s:g}",
-    ]
-    if symbols:
-        args += ["--symbols", ",".join(symbols)]
-    if n_strategies is not None:
-        args += ["--strategies", str(n_strategies)]
-    if initial_bars is not None:
-        args += ["--initial-bars", str(initial_bars)]
+        port,
+        {
+            "--seed": str(seed),
+            "--report-interval": f"{report_interval_s:g}",
+            "--symbols": ",".join(symbols) if symbols else None,
+            "--strategies": None if n_strategies is None else str(n_strategies),
+            "--initial-bars": None if initial_bars is None else str(initial_bars),
+        },
+    )
     env = {"LONA_AGENT_TOKEN": token, "LONA_AGENT_ID": user_id}
     with running_process(args, health_url=f"{root_url}/health", env=env, startup_timeout_s=startup_timeout_s):
         yield LonaStandIn(base_url=f"{root_url}/api/v1", root_url=root_url, token=token, user_id=user_id)
@@ -185,23 +186,16 @@ def running_live_engine_stand_in(
     unless ``bar_interval_s`` > 0. The key travels by environment, not argv."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
-    args = [
-        sys.executable,
-        "-m",
+    args = server_command(
         "nexus_assets.sim.live_engine_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--seed",
-        str(seed),
-        "--bar-interval",
-        f"{bar_interval_s:g}",
-    ]
-    if symbols:
-        args += ["--symbols", ",".join(symbols)]
-    if initial_bars is not None:
-        args += ["--initial-bars", str(initial_bars)]
+        port,
+        {
+            "--seed": str(seed),
+            "--bar-interval": f"{bar_interval_s:g}",
+            "--symbols": ",".join(symbols) if symbols else None,
+            "--initial-bars": None if initial_bars is None else str(initial_bars),
+        },
+    )
     env = {"LIVE_ENGINE_API_KEY": api_key}
     with running_process(args, health_url=f"{base_url}/health", env=env, startup_timeout_s=startup_timeout_s):
         yield LiveEngineStandIn(base_url=base_url, api_key=api_key)
