@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/anomaly.py
 	$(BIN)/python benchmarks/optimizer.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf .nexus .pytest_cache .ruff_cache

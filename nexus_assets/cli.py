@@ -13,13 +13,23 @@ from nexus_assets import stack
 
 
 def _up(args: argparse.Namespace) -> int:
-    config = stack.StackConfig(dagster_port=args.dagster_port, lona_port=args.lona_port)
+    config = stack.StackConfig(
+        dagster_port=args.dagster_port,
+        lona_port=args.lona_port,
+        live_engine_port=args.live_engine_port,
+        serving_port=args.serving_port,
+        lona_report_interval_s=args.lona_report_interval,
+    )
     stack.start(config)
     if not args.no_materialize:
         run_id = stack.launch_main_job(config)
         print(f"launched {stack.MAIN_JOB}: {config.dagster_url}/runs/{run_id}")
     print(f"Dagster UI:         {config.dagster_url}")
     print(f"Lona stand-in:      {config.lona_url}")
+    print(
+        f"Live Engine stand-in: {config.live_engine_url}/api/internal (orders: {config.live_engine_url}/_sim/orders)"
+    )
+    print(f"Decision service:   {config.serving_url}/docs (token: NEXUS_API_TOKENS or dev-nexus-token)")
     print("Stop everything with: make stop")
     return 0
 
@@ -69,12 +79,23 @@ def _serve(args: argparse.Namespace) -> int:
         if settings.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
         ensure_champions()
+    workers = args.workers or settings.workers
+    # Worker processes split the cores: native thread pools sized for the whole machine would
+    # oversubscribe it (spawned workers inherit the environment before importing anything).
+    per_worker = str(max(1, (os.cpu_count() or 1) // workers))
+    for variable in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, per_worker)
     uvicorn.run(
         "nexus_serving.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
+        # uvloop and httptools (uvicorn[standard]) by name, so a missing one fails loudly
+        # instead of falling back to the pure-Python loop and parser.
+        loop="uvloop",
+        http="httptools",
+        access_log=settings.access_log,
     )
     return 0
 
@@ -86,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the local stack (Dagster UI + daemon, Lona stand-in)")
     up.add_argument("--dagster-port", type=int, default=3000)
     up.add_argument("--lona-port", type=int, default=8765)
+    up.add_argument("--live-engine-port", type=int, default=8766)
+    up.add_argument("--serving-port", type=int, default=8000)
+    up.add_argument(
+        "--lona-report-interval",
+        type=float,
+        default=20.0,
+        help="seconds between the Lona stand-in's new reports (new bars and signals)",
+    )
     up.add_argument("--no-materialize", action="store_true", help="do not launch the main job")
     up.set_defaults(handler=_up)
 

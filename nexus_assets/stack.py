@@ -36,6 +36,13 @@ class StackConfig:
     lona_token: str = "dev-lona-token"
     lona_user_id: str = "dev-agent"
     lona_report_interval_s: float = 20.0
+    live_engine_port: int = 8766
+    live_engine_api_key: str = "dev-live-engine-key"
+    serving_port: int = 8000
+    model_poll_seconds: float = 5.0
+    """The decision service picks up the champions the main job registers without a restart."""
+    signal_poll_seconds: int = 10
+    """How often ``lona_signal_sensor`` polls Lona (a new signal should trade within a minute)."""
     home: Path = field(default_factory=nexus_home)
 
     @property
@@ -45,6 +52,14 @@ class StackConfig:
     @property
     def dagster_url(self) -> str:
         return f"http://{self.host}:{self.dagster_port}"
+
+    @property
+    def live_engine_url(self) -> str:
+        return f"http://{self.host}:{self.live_engine_port}"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://{self.host}:{self.serving_port}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,12 @@ def _environment(config: StackConfig) -> dict[str, str]:
         LONA_GATEWAY_URL=env.get("LONA_GATEWAY_URL", config.lona_url),
         LONA_AGENT_TOKEN=env.get("LONA_AGENT_TOKEN", config.lona_token),
         LONA_AGENT_ID=env.get("LONA_AGENT_ID", config.lona_user_id),
+        LIVE_ENGINE_URL=env.get("LIVE_ENGINE_URL", config.live_engine_url),
+        LIVE_ENGINE_API_KEY=env.get("LIVE_ENGINE_API_KEY", config.live_engine_api_key),
+        # The embedded decision service accepts the development token unless tokens are given.
+        NEXUS_ENV=env.get("NEXUS_ENV", "development"),
+        NEXUS_MODEL_POLL_SECONDS=env.get("NEXUS_MODEL_POLL_SECONDS", str(config.model_poll_seconds)),
+        NEXUS_SIGNAL_POLL_SECONDS=env.get("NEXUS_SIGNAL_POLL_SECONDS", str(config.signal_poll_seconds)),
     )
     return env
 
@@ -88,6 +109,19 @@ def services(config: StackConfig) -> list[Service]:
                 "--report-interval", str(config.lona_report_interval_s),
             ],
             f"http://{config.host}:{config.lona_port}/health",
+        ),
+        Service(
+            "live-engine-stand-in",
+            [
+                python, "-m", "nexus_assets.sim.live_engine_server",
+                "--host", config.host, "--port", str(config.live_engine_port),
+            ],
+            f"{config.live_engine_url}/health",
+        ),
+        Service(
+            "decision-service",
+            [str(bin_dir / "nexus"), "serve", "--host", config.host, "--port", str(config.serving_port)],
+            f"{config.serving_url}/health",
         ),
         Service(
             "dagster",

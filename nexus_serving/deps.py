@@ -11,14 +11,14 @@ from nexus_serving.model_store import ModelBundle
 from nexus_serving.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_bundle(services: ServicesDep) -> ModelBundle:
+def current_bundle(services: Services) -> ModelBundle:
     """The bundle this request uses from start to end (read once; a swap cannot mix versions)."""
     bundle = services.store.current
     if bundle is None:
@@ -28,10 +28,14 @@ def get_bundle(services: ServicesDep) -> ModelBundle:
     return bundle
 
 
+async def get_bundle(services: ServicesDep) -> ModelBundle:
+    return current_bundle(services)
+
+
 BundleDep = Annotated[ModelBundle, Depends(get_bundle)]
 
 
-def require_token(
+async def require_token(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
 from nexus_serving.decision_engine import InvalidInputError
+from nexus_serving.idempotency import IdempotencyConflictError
 from nexus_serving.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ async def _invalid_input(request: Request, exc: InvalidInputError) -> OrjsonResp
     return OrjsonResponse({"detail": detail}, status_code=422)
 
 
+async def _conflict(request: Request, exc: IdempotencyConflictError) -> OrjsonResponse:
+    detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "idempotency_conflict"}]
+    return OrjsonResponse({"detail": detail}, status_code=409)
+
+
 async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return OrjsonResponse({"detail": "internal error"}, status_code=500)
@@ -43,4 +49,5 @@ async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(IdempotencyConflictError, _conflict)
     app.add_exception_handler(Exception, _unexpected)

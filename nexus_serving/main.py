@@ -10,17 +10,38 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from nexus_serving import errors
+from nexus_serving.audit import open_audit_log
 from nexus_serving.body_limit import BodyLimitMiddleware
 from nexus_serving.decision_engine import EngineConfig
 from nexus_serving.metrics import MetricsMiddleware
-from nexus_serving.model_store import load_into
+from nexus_serving.model_store import ModelBundle, load_into
+from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.routers import decisions, health, metrics, models
+from nexus_serving.routers import allocations, decisions, health, metrics, models
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 BATCH_PATH = "/v1/decisions/batch"
+
+
+def _champion_watcher(services: Services) -> ChampionWatcher | None:
+    settings = services.settings
+    if settings.model_poll_seconds <= 0:
+        return None
+
+    def swapped(bundle: ModelBundle) -> None:
+        services.metrics.serving(dict(bundle.champions.versions), bundle.source)
+        services.metrics.model_reloads.labels("swapped").inc()
+
+    return ChampionWatcher(
+        services.store,
+        settings.tracking_uri,
+        settings.cache_dir,
+        settings.model_poll_seconds,
+        on_swap=swapped,
+        on_error=lambda _: services.metrics.model_reloads.labels("failed").inc(),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,16 +51,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
     )
+    services.audit = open_audit_log(settings, services.metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services.audit is not None:
+            services.audit.start()
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
         await run_in_threadpool(load_into, services.store, settings.tracking_uri, settings.cache_dir)
         if services.store.current is not None:
             bundle = services.store.current
             services.metrics.serving(dict(bundle.champions.versions), bundle.source)
-        yield
+        watcher = _champion_watcher(services)
+        if watcher is not None:
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            if services.audit is not None:  # after the server has drained its requests: nothing is lost
+                await run_in_threadpool(services.audit.close)
 
     app = FastAPI(
         title="Trade Nexus decision service",
@@ -58,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
+    app.include_router(allocations.router)
     app.include_router(metrics.router)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

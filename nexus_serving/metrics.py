@@ -35,6 +35,20 @@ class ServiceMetrics:
             "nexus_model_version_info", "Served model versions (value 1).", ("model", "version", "source"),
             registry=self.registry,
         )  # fmt: skip
+        self.model_reloads = Counter(
+            "nexus_model_reloads_total", "Champion alias polls that swapped models or failed.", ("outcome",),
+            registry=self.registry,
+        )  # fmt: skip
+        self.audit_written = Counter(
+            "nexus_audit_written_total", "Decisions stored in the audit log.", registry=self.registry
+        )
+        self.audit_dropped = Counter(
+            "nexus_audit_dropped_total", "Decisions the audit log lost (queue full, store down at exit).",
+            registry=self.registry,
+        )  # fmt: skip
+        self.audit_queue_depth = Gauge(
+            "nexus_audit_queue_depth", "Decisions waiting for the audit log.", registry=self.registry
+        )
 
     def serving(self, versions: dict[str, str], source: str) -> None:
         """Record the bundle now being served (replacing what was recorded before)."""

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    access_log: bool = False
+    """uvicorn's line per request (``NEXUS_ACCESS_LOG=true``); off by default, as it costs about a
+    third of a small request's CPU and the metrics already count every request by route and status."""
     api_tokens: SecretStr = SecretStr("")
     """Comma-separated bearer tokens (``NEXUS_API_TOKENS``); any one of them is accepted."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -40,6 +43,20 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     """Defaults to ``$NEXUS_HOME/serving/models``."""
     max_model_age_days: float = Field(default=30.0, gt=0)
+    data_dir: str | None = None
+    """Asset data folder or fsspec URL (``NEXUS_DATA_DIR``), where the latest allocation is read."""
+    model_poll_seconds: float = Field(default=30.0, ge=0)
+    """How often the champion aliases are checked for a hot swap; 0 turns polling off."""
+    audit_enabled: bool = True
+    """Record every decision in the audit log (``NEXUS_AUDIT_ENABLED=false`` turns it off)."""
+    audit_database_url: SecretStr | None = None
+    """``postgresql://...`` or ``sqlite:///path``; unset means ``$NEXUS_HOME/serving/audit.db``."""
+    audit_schema: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """PostgreSQL schema for the audit table (created if missing); unset follows the URL's search_path."""
+    audit_queue_size: int = Field(default=100_000, ge=1)
+    """Decisions held in memory while the audit store is slow or down; past it they are dropped and counted."""
+    audit_flush_timeout_s: float = Field(default=10.0, gt=0)
+    """How long shutdown keeps retrying an unavailable audit store before giving up on what is queued."""
     kill_switch: bool = False
     """Manual kill switch: every decision halts (``NEXUS_KILL_SWITCH=true``)."""
     tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")

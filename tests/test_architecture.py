@@ -19,6 +19,7 @@ RULES = {
     "nexus_assets/lona": ORCHESTRATION + WEB,
     "nexus_assets/live_engine": ORCHESTRATION + WEB,
     "nexus_assets/marketdata": ORCHESTRATION + WEB,
+    "nexus_assets/news": ORCHESTRATION + WEB,
     "nexus_assets/sim": (*ORCHESTRATION, "nexus_serving"),
 }
 

@@ -1,9 +1,69 @@
-"""Jobs an operator launches by name from the UI or `dagster job launch`."""
+"""Jobs: the whole graph on demand, and the stage jobs that sensors and schedules launch.
+
+Downstream of each stage job, `features`, `portfolio_allocation` and `backtest_report` follow
+by their automation conditions. The signal job is the exception: it carries new signals through
+`features` to `portfolio_allocation` itself, because a signal's way to the Live Engine should
+not wait for a second run to start.
+"""
 
 import dagster as dg
+
+# Run-level retries (the daemon re-executes a failed run from the failed step; `run_retries`
+# is enabled in dagster.yaml with a default of 0, so each job opts in here).
+RETRY_FROM_FAILURE = {"dagster/retry_strategy": "FROM_FAILURE"}
 
 nexus_main_job = dg.define_asset_job(
     name="nexus_main_job",
     selection=dg.AssetSelection.all(),
     description="Materialize the whole graph: market data, Lona strategies and signals, features.",
+)
+
+lona_signals_job = dg.define_asset_job(
+    name="lona_signals_job",
+    # New signals go straight through to the allocation (and the Live Engine) in the same run:
+    # a second, automation-launched run would add a run start-up to the signal's path.
+    # signals_match_market reads market_bars, which this job does not own; it runs with the
+    # main job. The backtest follows by its automation condition.
+    selection=dg.AssetSelection.assets(
+        "lona_strategies", "lona_signals", "strategy_reviews", "features", "portfolio_allocation"
+    )
+    - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("lona_signals"), "signals_match_market")),
+    description=(
+        "Read Lona's newest reports into `lona_strategies` and `lona_signals`, review new strategies "
+        "(`strategy_reviews`), then refresh `features` and `portfolio_allocation` (published to the Live Engine when configured). Launched by "
+        "`lona_signal_sensor`, one run per batch of new signals (run key `lona-signals-<hash>`)."
+    ),
+    run_tags={**RETRY_FROM_FAILURE, "dagster/max_retries": "2", "nexus/stage": "signals"},
+    # Its steps are short and sequential: in one process they skip a ~3 s interpreter start
+    # each, which is most of a signal's way to the Live Engine.
+    executor_def=dg.in_process_executor,
+)
+
+market_data_job = dg.define_asset_job(
+    name="market_data_job",
+    selection=dg.AssetSelection.assets("market_bars", "news_headlines"),
+    description=(
+        "Refresh `market_bars` (and its checks) and `news_headlines`; features, sentiment, allocation "
+        "and backtest follow."
+    ),
+    op_retry_policy=dg.RetryPolicy(
+        max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+    # One run retry on top, for a run worker lost outside any step (restart, eviction).
+    run_tags={**RETRY_FROM_FAILURE, "dagster/max_retries": "1", "nexus/stage": "market"},
+)
+
+model_training_job = dg.define_asset_job(
+    name="model_training_job",
+    selection=dg.AssetSelection.groups("models"),
+    description=(
+        "Retrain, evaluate and gate the three models on the current `features`; allocation and "
+        "backtest follow once they finish."
+    ),
+    # Training is deterministic and long: one step retry covers a transient MLflow or storage
+    # error; a whole-run retry would only repeat an expensive failure, so there is none.
+    op_retry_policy=dg.RetryPolicy(
+        max_retries=1, delay=300, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+    run_tags={"nexus/stage": "training"},
 )

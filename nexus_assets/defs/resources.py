@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+from nexus_assets.resources.grok import GrokResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import market_data_from_env
+from nexus_assets.resources.news import news_source_from_env
 from nexus_assets.resources.parquet_io import ParquetIOManager
 
 
@@ -21,5 +23,7 @@ def resources() -> dg.Definitions:
             "lona": lona,
             "market_data": market_data_from_env(lona),
             "live_engine": LiveEngineResource(),
+            "news": news_source_from_env(),
+            "grok": GrokResource(),
         }
     )

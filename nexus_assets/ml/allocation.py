@@ -30,6 +30,9 @@ class SymbolView:
     anomaly_score: float
     current_weight: float
     signal: Mapping[str, Any] | None = None
+    """The newest signal; optional ``review_scale``/``review_note`` keys carry its strategy's review."""
+    sentiment: float | None = None
+    sentiment_shock: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ def allocate(
                 equity=equity,
                 peak_equity=peak_equity,
                 kill_switch=kill_switch,
+                sentiment=view.sentiment,
+                sentiment_shock=view.sentiment_shock,
+                review_scale=float(view.signal.get("review_scale", 1.0)),
+                review_note=view.signal.get("review_note"),
             ),
             policy,
             state,

@@ -12,6 +12,7 @@ from nexus_assets.ml.allocation import SymbolView
 from nexus_assets.ml.champions import Champions
 from nexus_assets.ml.covariance import shrunk_covariance
 from nexus_assets.ml.features import FEATURE_COLUMNS
+from nexus_assets.ml.news_inputs import latest_sentiment, reviewed_signals
 from nexus_assets.ml.volatility_inputs import inputs_for_last_bar
 
 STANDING_SIGNAL_MAX_AGE_BARS = 63
@@ -40,8 +41,15 @@ def symbol_views(
     signals: pl.DataFrame,
     current_weights: dict[str, float],
     now: datetime,
+    *,
+    sentiment: pl.DataFrame | None = None,
+    reviews: pl.DataFrame | None = None,
 ) -> tuple[list[SymbolView], np.ndarray, dict[str, float]]:
-    """Views for every symbol with enough history, their covariance, and their last prices."""
+    """Views for every symbol with enough history, their covariance, and their last prices.
+
+    ``sentiment`` (the ``news_sentiment`` table) and ``reviews`` (``strategy_reviews``) are
+    optional; without them the views are exactly what they were before either existed.
+    """
     window = champions.window
     recent = features.sort("symbol", "timestamp").group_by("symbol", maintain_order=True).tail(window)
     counts = dict(recent.group_by("symbol").len().iter_rows())
@@ -54,6 +62,9 @@ def symbol_views(
     variance = champions.volatility.forecast_variance(
         inputs_for_last_bar(bars.filter(pl.col("symbol").is_in(symbols)))
     )
+    if reviews is not None:
+        signals = reviewed_signals(signals, reviews)
+    news = latest_sentiment(sentiment, bars) if sentiment is not None else {}
     standing = newest_signals(signals, bars, STANDING_SIGNAL_MAX_AGE_BARS)
     fresh = newest_signals(signals, bars, FRESH_SIGNAL_MAX_AGE_BARS)
     views = []
@@ -69,6 +80,8 @@ def symbol_views(
                 anomaly_score=assessment.score,
                 current_weight=current_weights.get(symbol, 0.0),
                 signal=standing.get(symbol),
+                sentiment=news[symbol][0] if symbol in news else None,
+                sentiment_shock=news[symbol][1] if symbol in news else False,
             )
         )
     wide = (

@@ -105,14 +105,15 @@ class AnomalyDetector:
     def score(
         self,
         features_row: pl.DataFrame | Mapping[str, Any],
-        bars_window: pl.DataFrame | None = None,
+        bars_window: pl.DataFrame | BarWindow | None = None,
         signal: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> AnomalyAssessment:
         """Assess the newest bar of one symbol, optionally with its bar window, a signal and the clock.
 
         ``features_row``: one row holding ``REQUIRED_FEATURES`` (``features_for_last_bar``
-        output, or a mapping). ``bars_window``: that symbol's recent bars, oldest first.
+        output, or a mapping). ``bars_window``: that symbol's recent bars, oldest first (a table,
+        or a ``bar_window`` of NumPy columns).
         ``now`` enables the staleness and future-time rules. Raises ValueError on a missing or
         non-finite feature, more than one row, or a bar window without its columns.
         """
@@ -126,7 +127,11 @@ class AnomalyDetector:
         hits = feature_rules(matrix, self.rules)
         window = None
         if bars_window is not None:
-            window = read_bar_window(bars_window, self.rules)
+            window = (
+                bars_window
+                if isinstance(bars_window, BarWindow)
+                else read_bar_window(bars_window, self.rules)
+            )
             hits += bar_rules(window, now=now, config=self.rules)
         if signal is not None:
             hits += signal_rules(signal, self._context(features_row, window, matrix, now), self.rules)

@@ -165,11 +165,21 @@ def read_bar_window(bars: pl.DataFrame, config: RuleConfig) -> BarWindow:
         series = bars.get_column(name)
         arrays[name] = (series if series.dtype == pl.Float64 else series.cast(pl.Float64)).to_numpy()
     symbols = bars.get_column("symbol", default=None)
-    return BarWindow(
-        arrays=arrays,
-        interval_us=bar_interval_us(arrays["timestamp"], config),
-        symbol=None if symbols is None else symbols.item(-1),
-    )
+    return bar_window(arrays, config, None if symbols is None else symbols.item(-1))
+
+
+def bar_window(arrays: dict[str, np.ndarray], config: RuleConfig, symbol: str | None = None) -> BarWindow:
+    """A bar window from NumPy columns already in hand (serving has them; no table needed).
+
+    ``arrays``: ``timestamp`` as int64 epoch microseconds and float64 ``open`` ... ``volume``,
+    oldest first. ``read_bar_window`` ends here too, so both paths apply the same rules.
+    """
+    missing = [c for c in BAR_WINDOW_COLUMNS if c not in arrays]
+    if missing:
+        raise ValueError(f"bars_window: missing column(s) {', '.join(map(repr, missing))}")
+    if arrays["timestamp"].size == 0:
+        raise ValueError("bars_window: no bars")
+    return BarWindow(arrays=arrays, interval_us=bar_interval_us(arrays["timestamp"], config), symbol=symbol)
 
 
 def _integrity_hits(a: dict[str, np.ndarray]) -> list[RuleHit]:

@@ -7,6 +7,7 @@ user can fix the offending file rather than guess.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -57,18 +58,58 @@ def _first_row(frame: pl.DataFrame, mask: pl.Expr) -> int | None:
     return int(hits["__pos"][0]) + 1
 
 
-def validate_bars(frame: pl.DataFrame, *, source: str) -> pl.DataFrame:
-    """Check a typed bar table and return it sorted by symbol and timestamp.
+def values_clean(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> bool:
+    """True when no value rule can fail on these float64 columns (one NumPy pass).
 
-    Raises BarsValidationError at the first problem found, naming row and column.
+    Comparisons are False for NaN, and "< inf" rules out infinities, so one conjunction covers
+    every rule ``_check_values`` names one by one.
     """
-    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
-    if missing:
-        raise BarsValidationError(
-            f"missing required column(s): {', '.join(missing)}", source=source, column=missing[0]
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (low > 0)
+            & (high < np.inf)
+            & (high >= low)
+            & (high >= open_)
+            & (high >= close)
+            & (low <= open_)
+            & (low <= close)
+            & (volume >= 0)
+            & (volume < np.inf)
         )
-    if frame.is_empty():
-        raise BarsValidationError("no bars", source=source)
+    return bool(ok.all())
+
+
+def _clean(frame: pl.DataFrame) -> bool:
+    """True when no value rule can fail, checked on the raw float columns with NumPy.
+
+    The common case (every decision request, every stored table) then costs a few vector
+    operations instead of one polars scan per rule; anything else takes the rule-by-rule path,
+    which finds and names the first problem.
+    """
+    columns = [frame.get_column(c) for c in (*PRICE_COLUMNS, "volume")]
+    if any(c.dtype != pl.Float64 or c.null_count() for c in columns) or any(
+        frame.get_column(c).null_count() for c in ("symbol", "timestamp")
+    ):
+        return False
+    return values_clean(*(c.to_numpy() for c in columns))
+
+
+def _strictly_ordered(frame: pl.DataFrame) -> bool:
+    """True when rows are in symbol order and strictly increasing time within a symbol (so no duplicates)."""
+    symbol = frame.get_column("symbol")
+    if symbol[0] == symbol[-1] and symbol.is_sorted():
+        stamps = frame.get_column("timestamp").to_numpy()
+        return bool((stamps[1:] > stamps[:-1]).all())
+    later = (pl.col("symbol") > pl.col("symbol").shift(1)) | (
+        (pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("timestamp") > pl.col("timestamp").shift(1))
+    )
+    return bool(frame.select(later.fill_null(True).all()).item())
+
+
+def _check_values(frame: pl.DataFrame, source: str) -> None:
+    """Rule by rule, so the first problem is named by column and row."""
     for column in ("symbol", "timestamp", *PRICE_COLUMNS):
         row = _first_row(frame, pl.col(column).is_null())
         if row is not None:
@@ -93,12 +134,56 @@ def validate_bars(frame: pl.DataFrame, *, source: str) -> pl.DataFrame:
         row = _first_row(frame, broken)
         if row is not None:
             raise BarsValidationError(message, source=source, column=column, row=row)
+
+
+def validate_bars(frame: pl.DataFrame, *, source: str) -> pl.DataFrame:
+    """Check a typed bar table and return it sorted by symbol and timestamp.
+
+    Raises BarsValidationError at the first problem found, naming row and column.
+    """
+    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BarsValidationError(
+            f"missing required column(s): {', '.join(missing)}", source=source, column=missing[0]
+        )
+    if frame.is_empty():
+        raise BarsValidationError("no bars", source=source)
+    clean = _clean(frame)
+    if clean and _strictly_ordered(frame):
+        return frame if frame.columns == list(BAR_COLUMNS) else frame.select(BAR_COLUMNS)
+    if not clean:
+        _check_values(frame, source)
     row = _first_row(frame, pl.struct("symbol", "timestamp").is_duplicated())
     if row is not None:
         raise BarsValidationError(
             "duplicate timestamp for this symbol", source=source, column="timestamp", row=row
         )
     return frame.select(BAR_COLUMNS).sort("symbol", "timestamp")
+
+
+def validate_bar_columns(symbol: str, columns: dict[str, np.ndarray], *, source: str) -> None:
+    """``validate_bars`` for one symbol's bars held as NumPy columns, without building a table.
+
+    ``columns``: ``timestamp`` (int64 epoch microseconds) and float64 ``open`` ... ``volume`` of
+    equal length, oldest first. Clean bars cost a few vector operations; otherwise the same
+    bars go through ``validate_bars`` so that the error names the row and column exactly as it
+    does for any table.
+    """
+    stamps = columns["timestamp"]
+    values = [columns[c] for c in (*PRICE_COLUMNS, "volume")]
+    if stamps.size and values_clean(*values) and bool((stamps[1:] > stamps[:-1]).all()):
+        return
+    frame = pl.DataFrame(
+        [
+            pl.Series("symbol", [symbol] * stamps.size, dtype=pl.String),
+            pl.Series("timestamp", stamps, dtype=pl.Int64).cast(BAR_SCHEMA["timestamp"]),
+            *(pl.Series(name, columns[name], dtype=pl.Float64) for name in (*PRICE_COLUMNS, "volume")),
+        ]
+    )
+    validated = validate_bars(frame, source=source)
+    # Valid but out of order would be sorted by validate_bars; columns cannot be, so refuse them.
+    if not validated.equals(frame):
+        raise BarsValidationError("timestamps must strictly increase", source=source, column="timestamp")
 
 
 def empty_bars() -> pl.DataFrame:

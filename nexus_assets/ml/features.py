@@ -1,21 +1,27 @@
 """Model features per symbol and bar, shared by the batch pipeline and the decision service.
 
 Every feature depends only on a bounded trailing window of bars (``LOOKBACK_BARS``), and every
-windowed statistic is computed window-locally (polars' weighted rolling kernels evaluate each
-window afresh instead of sliding a running sum). That is what lets ``features_for_last_bar``,
-given only the last ``LOOKBACK_BARS`` bars, return bit-for-bit the batch values: serving and
-training see the same numbers. For the same reason the exponential averages of MACD are
-truncated to a fixed window, and RSI uses simple averages (Cutler's RSI) rather than Wilder's
-infinitely long recursion.
+windowed statistic is summed window-locally (``windows.trailing_sums``: each window from its own
+values, never a running sum). That is what lets ``features_for_last_rows``, given only the last
+bars, return bit for bit the batch values: serving and training see the same numbers, because
+both call the one kernel here, ``feature_values``. For the same reason the exponential averages
+of MACD are truncated to a fixed window, and RSI uses simple averages (Cutler's RSI) rather than
+Wilder's infinitely long recursion.
+
+The kernel is NumPy on whole columns: a polars query costs ~0.1 ms before it computes anything,
+which a sub-millisecond decision cannot afford, and on the batch table the doubling sums are as
+fast as polars' rolling kernels. Polars still sorts the bars and joins the signals.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from nexus_assets.ml.bars import BAR_COLUMNS
+from nexus_assets.ml.windows import tail, trailing_sums, weight_sum
 
 RETURN_HORIZONS: tuple[int, ...] = (1, 5, 21)
 VOL_WINDOW = 21
@@ -57,44 +63,114 @@ LOOKBACK_BARS: int = max(
 """Bars of history a symbol needs before its features are complete."""
 
 _ENGINE = "in-memory"
-"""Window-heavy, single-pass query: the in-memory engine runs it faster than streaming."""
+"""Small joins and sorts: the in-memory engine starts far faster than streaming."""
 _SIDE_DIRECTION = {"buy": 1.0, "sell": -1.0, "flat": 0.0}
+_GK_CLOSE_WEIGHT = 2.0 * math.log(2.0) - 1.0
+_PARKINSON_SCALE = 4.0 * math.log(2.0)
+_BLOCK_ROWS = 8192
+"""Rows per kernel call on a batch: large enough to amortise the calls, small enough to stay in cache."""
+_ROUNDING = 1e-12
+"""A window variance below this fraction of its mean square is rounding noise: the values are equal."""
+_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "timestamp": pl.Datetime("us", "UTC"),
+    "close": pl.Float64(),
+    **{name: pl.Float64() for name in FEATURE_COLUMNS},
+}
 
 
-# Windows and lags run over the whole symbol-sorted column rather than per symbol: a window
-# only reaches into the previous symbol during the first LOOKBACK_BARS - 1 bars of a symbol,
-# and those warm-up rows are never complete, so they are dropped. Skipping the per-symbol
-# partitioning halves the cost. Weighted kernels reject nulls; nulls only occur in the warm-up
-# (lags) or in a missing volume column, which scores a neutral z of zero.
+def _decay(span: int) -> float:
+    return 1.0 - 2.0 / (span + 1.0)
 
 
-def _window_mean(expr: pl.Expr, window: int) -> pl.Expr:
-    return expr.fill_null(0.0).rolling_mean(window, weights=[1.0] * window)
+def _truncated_ema(values: np.ndarray, span: int) -> np.ndarray:
+    """EMA (adjusted weights) over the last ``2 * span`` values only, newest weighted most."""
+    window, decay = _ema_window(span), _decay(span)
+    return trailing_sums(values, window, decay) / weight_sum(window, decay)
 
 
-def _window_std(expr: pl.Expr, window: int) -> pl.Expr:
-    # The weighted kernel divides by n; rescale to the sample standard deviation.
-    correction = math.sqrt(window / (window - 1))
-    return expr.fill_null(0.0).rolling_std(window, weights=[1.0] * window) * correction
+def _sample_std(sums: np.ndarray, squares: np.ndarray, width: int) -> np.ndarray:
+    """Sample standard deviation of each window from its sum and sum of squares."""
+    variance = (squares - sums * sums / width) / (width - 1)
+    return np.sqrt(np.where(variance > _ROUNDING * (squares / width), variance, 0.0))
 
 
-def _window_sum(expr: pl.Expr, window: int) -> pl.Expr:
-    return expr.fill_null(0.0).rolling_sum(window, weights=[1.0] * window)
+def feature_values(
+    bars: dict[str, np.ndarray], rows: int, signals: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """``FEATURE_COLUMNS`` for the newest ``rows`` rows of one bar column set (oldest first).
+
+    ``bars`` holds float64 ``open``, ``high``, ``low``, ``close`` and ``volume`` (missing volume
+    as 0) with at least ``rows + LOOKBACK_BARS - 1`` values; ``signals`` the per-bar ``sig_net``
+    and ``sig_n`` (none means zero). Windows run over the whole column, so rows whose lookback
+    reaches into another symbol are the caller's to drop. The one feature kernel: batch and
+    serving both call it.
+    """
+    close = bars["close"]
+    if close.shape[0] < rows + LOOKBACK_BARS - 1:
+        raise ValueError(f"bars: {close.shape[0]} bars cannot give {rows} complete feature rows")
+    log_close = np.log(close)
+    hl_range = np.log(bars["high"] / bars["low"])
+    log_co = np.log(close / bars["open"])
+    log_volume = np.log1p(bars["volume"])
+    ret_1 = log_close[1:] - log_close[:-1]
+    change = close[1:] - close[:-1]
+    gk_term = np.maximum(0.5 * np.square(hl_range) - _GK_CLOSE_WEIGHT * np.square(log_co), 0.0)
+    # Aligned on the newest row: entry i of every array below belongs to bar i + 1.
+    per_vol_window = [
+        ret_1,
+        np.square(ret_1),
+        np.square(hl_range[1:]),
+        gk_term[1:],
+        close[1:],
+        log_volume[1:],
+        np.square(log_volume[1:]),
+    ]
+    sums = tail(trailing_sums(np.stack(per_vol_window), VOL_WINDOW), rows)
+    moves = tail(
+        trailing_sums(np.stack([np.maximum(change, 0.0), np.maximum(-change, 0.0)]), RSI_WINDOW), rows
+    )
+    gains, losses = moves[0] / RSI_WINDOW, moves[1] / RSI_WINDOW
+    signal_rows = rows + _ema_window(MACD_SIGNAL) - 1
+    macd_close = tail(close, signal_rows)
+    macd = (
+        tail(_truncated_ema(close, MACD_FAST), signal_rows)
+        - tail(_truncated_ema(close, MACD_SLOW), signal_rows)
+    ) / macd_close
+    macd_signal = _truncated_ema(macd, MACD_SIGNAL)
+    last_close, last_volume = tail(close, rows), tail(log_volume, rows)
+    volume_std = _sample_std(sums[5], sums[6], VOL_WINDOW)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        volume_z = np.where(volume_std > 0, (last_volume - sums[5] / VOL_WINDOW) / volume_std, 0.0)
+        rsi = np.where(gains + losses > 0, 100.0 * gains / (gains + losses), 50.0)
+    values = {
+        **{f"ret_{h}": tail(log_close, rows) - tail(log_close[:-h], rows) for h in RETURN_HORIZONS},
+        f"rv_{VOL_WINDOW}": _sample_std(sums[0], sums[1], VOL_WINDOW),
+        f"parkinson_{VOL_WINDOW}": np.sqrt(sums[2] / VOL_WINDOW / _PARKINSON_SCALE),
+        f"garman_klass_{VOL_WINDOW}": np.sqrt(sums[3] / VOL_WINDOW),
+        "hl_range": tail(hl_range, rows),
+        f"mom_{MOMENTUM_WINDOW}_{MOMENTUM_SKIP}": tail(log_close[:-MOMENTUM_SKIP], rows)
+        - tail(log_close[:-MOMENTUM_WINDOW], rows),
+        f"ma_gap_{VOL_WINDOW}": last_close / (sums[4] / VOL_WINDOW) - 1.0,
+        f"rsi_{RSI_WINDOW}": rsi,
+        "macd": tail(macd, rows),
+        "macd_signal": macd_signal,
+        "macd_hist": tail(macd, rows) - macd_signal,
+        f"volume_z_{VOL_WINDOW}": volume_z,
+    }
+    count = max(SIGNAL_WINDOWS)
+    if signals is None:
+        # No signals: every window sum is exactly zero, as the batch computes it for a quiet symbol.
+        zeros = np.zeros(rows)
+        values.update({f"sig_net_{w}": zeros for w in SIGNAL_WINDOWS}, **{f"sig_count_{count}": zeros})
+    else:
+        for w in SIGNAL_WINDOWS:
+            values[f"sig_net_{w}"] = tail(trailing_sums(signals["sig_net"], w), rows)
+        values[f"sig_count_{count}"] = tail(trailing_sums(signals["sig_n"], count), rows)
+    return {name: values[name] for name in FEATURE_COLUMNS}
 
 
-def _truncated_ema(expr: pl.Expr, span: int) -> pl.Expr:
-    """EMA (adjusted weights) over the last ``2 * span`` bars only, newest weighted most."""
-    window = _ema_window(span)
-    decay = 1.0 - 2.0 / (span + 1.0)
-    weights = [decay ** (window - 1 - i) for i in range(window)]
-    return expr.fill_null(0.0).rolling_mean(window, weights=weights)
-
-
-def _lag(expr: pl.Expr, n: int) -> pl.Expr:
-    return expr.shift(n)
-
-
-def _signal_events(signals: pl.DataFrame | pl.LazyFrame | None, bars: pl.LazyFrame) -> pl.LazyFrame:
+def _signal_events(signals: pl.DataFrame | pl.LazyFrame, bars: pl.LazyFrame) -> pl.LazyFrame:
     """Per symbol and bar: net signed strength and count of signals first visible at that bar.
 
     A signal becomes visible at the first bar whose close time is at or after its timestamp, so
@@ -106,8 +182,6 @@ def _signal_events(signals: pl.DataFrame | pl.LazyFrame | None, bars: pl.LazyFra
         "sig_net": pl.Float64,
         "sig_n": pl.Float64,
     }
-    if signals is None:
-        return pl.LazyFrame(schema=schema)
     events = (
         signals.lazy()
         .select(
@@ -136,55 +210,6 @@ def _signal_events(signals: pl.DataFrame | pl.LazyFrame | None, bars: pl.LazyFra
     )
 
 
-def _base_columns() -> list[pl.Expr]:
-    """Per-bar transforms that several features reuse, materialized once."""
-    return [
-        pl.col("close").log().alias("_log_close"),
-        (pl.col("high") / pl.col("low")).log().alias("hl_range"),
-        (pl.col("close") / pl.col("open")).log().alias("_log_co"),
-        pl.col("close").diff().alias("_change"),
-        pl.col("volume").log1p().fill_null(0.0).alias("_log_volume"),
-    ]
-
-
-def _window_columns() -> list[pl.Expr]:
-    log_close = pl.col("_log_close")
-    ret_1 = log_close - _lag(log_close, 1)
-    gk_term = (0.5 * pl.col("hl_range").pow(2) - (2.0 * math.log(2.0) - 1.0) * pl.col("_log_co").pow(2)).clip(
-        lower_bound=0.0
-    )
-    close = pl.col("close")
-    return [
-        *((log_close - _lag(log_close, h)).alias(f"ret_{h}") for h in RETURN_HORIZONS),
-        _window_std(ret_1, VOL_WINDOW).alias(f"rv_{VOL_WINDOW}"),
-        (_window_mean(pl.col("hl_range").pow(2), VOL_WINDOW) / (4.0 * math.log(2.0)))
-        .sqrt()
-        .alias(f"parkinson_{VOL_WINDOW}"),
-        _window_mean(gk_term, VOL_WINDOW).sqrt().alias(f"garman_klass_{VOL_WINDOW}"),
-        (_lag(log_close, MOMENTUM_SKIP) - _lag(log_close, MOMENTUM_WINDOW)).alias(
-            f"mom_{MOMENTUM_WINDOW}_{MOMENTUM_SKIP}"
-        ),
-        (close / _window_mean(close, VOL_WINDOW) - 1.0).alias(f"ma_gap_{VOL_WINDOW}"),
-        _window_mean(pl.col("_change").clip(lower_bound=0.0), RSI_WINDOW).alias("_gains"),
-        _window_mean((-pl.col("_change")).clip(lower_bound=0.0), RSI_WINDOW).alias("_losses"),
-        ((_truncated_ema(close, MACD_FAST) - _truncated_ema(close, MACD_SLOW)) / close).alias("macd"),
-        _window_mean(pl.col("_log_volume"), VOL_WINDOW).alias("_volume_mean"),
-        _window_std(pl.col("_log_volume"), VOL_WINDOW).alias("_volume_std"),
-        *(_window_sum(pl.col("sig_net"), w).alias(f"sig_net_{w}") for w in SIGNAL_WINDOWS),
-        _window_sum(pl.col("sig_n"), max(SIGNAL_WINDOWS)).alias(f"sig_count_{max(SIGNAL_WINDOWS)}"),
-    ]
-
-
-def _derived_columns() -> list[pl.Expr]:
-    moves = pl.col("_gains") + pl.col("_losses")
-    volume_z = (pl.col("_log_volume") - pl.col("_volume_mean")) / pl.col("_volume_std")
-    return [
-        pl.when(moves > 0).then(100.0 * pl.col("_gains") / moves).otherwise(50.0).alias(f"rsi_{RSI_WINDOW}"),
-        _truncated_ema(pl.col("macd"), MACD_SIGNAL).alias("macd_signal"),
-        pl.when(pl.col("_volume_std") > 0).then(volume_z).otherwise(0.0).alias(f"volume_z_{VOL_WINDOW}"),
-    ]
-
-
 def _is_sorted_expr() -> pl.Expr:
     same_symbol = pl.col("symbol") == pl.col("symbol").shift(1)
     in_order = (pl.col("symbol") > pl.col("symbol").shift(1)) | (
@@ -193,47 +218,120 @@ def _is_sorted_expr() -> pl.Expr:
     return in_order.fill_null(True).all()
 
 
-def _sorted_bars(bars: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+def _one_symbol(bars: pl.DataFrame) -> bool:
+    """True when every row is one symbol (a sorted column whose ends agree); cheap, no query."""
+    symbol = bars.get_column("symbol")
+    return bars.height > 0 and symbol.null_count() == 0 and symbol[0] == symbol[-1] and symbol.is_sorted()
+
+
+def _sorted_bars(bars: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Bars in symbol/timestamp order; checking is far cheaper than re-sorting sorted input."""
-    if isinstance(bars, pl.DataFrame) and bars.select(_is_sorted_expr()).item():
-        return bars.lazy().select(BAR_COLUMNS)
-    return bars.lazy().select(BAR_COLUMNS).sort("symbol", "timestamp")
+    if isinstance(bars, pl.DataFrame):
+        frame = bars if bars.columns == list(BAR_COLUMNS) else bars.select(BAR_COLUMNS)
+        if _one_symbol(frame):
+            if frame.get_column("timestamp").is_sorted():
+                return frame
+        elif frame.select(_is_sorted_expr()).item():
+            return frame
+        return frame.sort("symbol", "timestamp")
+    return bars.lazy().select(BAR_COLUMNS).sort("symbol", "timestamp").collect(engine=_ENGINE)
+
+
+def _float_column(frame: pl.DataFrame, name: str) -> np.ndarray:
+    column = frame.get_column(name)
+    if column.dtype != pl.Float64:
+        column = column.cast(pl.Float64)
+    if column.null_count():
+        column = column.fill_null(0.0)
+    return column.to_numpy()
+
+
+def _signal_columns(
+    ordered: pl.DataFrame, signals: pl.DataFrame | pl.LazyFrame | None
+) -> dict[str, np.ndarray] | None:
+    if signals is None:
+        return None
+    per_bar = (
+        ordered.lazy()
+        .select(*KEY_COLUMNS)
+        .join(
+            _signal_events(signals, ordered.lazy()), on=list(KEY_COLUMNS), how="left", maintain_order="left"
+        )
+        .select(pl.col("sig_net", "sig_n").fill_null(0.0))
+        .collect(engine=_ENGINE)
+    )
+    return {name: per_bar.get_column(name).to_numpy() for name in ("sig_net", "sig_n")}
+
+
+def _features_of_sorted(
+    ordered: pl.DataFrame, signals: pl.DataFrame | pl.LazyFrame | None, rows: int
+) -> pl.DataFrame:
+    """Keys, close and features of the newest ``rows`` rows of sorted bars (incomplete ones included)."""
+    columns = {name: _float_column(ordered, name) for name in ("open", "high", "low", "close", "volume")}
+    events = _signal_columns(ordered, signals)
+    if rows <= _BLOCK_ROWS:
+        values = feature_values(columns, rows, events)
+    else:
+        # Blocks of rows that fit in cache; window-local sums make the split invisible in the values.
+        out = np.empty((len(FEATURE_COLUMNS), rows))
+        first = ordered.height - rows
+        for begin in range(0, rows, _BLOCK_ROWS):
+            count = min(_BLOCK_ROWS, rows - begin)
+            end = first + begin + count
+            start = end - count - LOOKBACK_BARS + 1
+            block = feature_values(
+                {name: values[start:end] for name, values in columns.items()},
+                count,
+                None if events is None else {name: values[start:end] for name, values in events.items()},
+            )
+            for i, name in enumerate(FEATURE_COLUMNS):
+                out[i, begin : begin + count] = block[name]
+        values = dict(zip(FEATURE_COLUMNS, out, strict=True))
+    newest = ordered.slice(ordered.height - rows)
+    return pl.DataFrame(
+        {
+            "symbol": newest.get_column("symbol"),
+            "timestamp": newest.get_column("timestamp"),
+            "close": columns["close"][ordered.height - rows :],
+            **values,
+        },
+        schema=_OUTPUT_SCHEMA,
+    )
+
+
+def _complete(ordered: pl.DataFrame, rows: int) -> pl.Series:
+    """Per newest row: its lookback stays within its own symbol (the bars are sorted)."""
+    symbol = ordered.get_column("symbol")
+    start = ordered.height - rows
+    return symbol.slice(start) == symbol.slice(start - LOOKBACK_BARS + 1, rows)
 
 
 def compute_features_lazy(
     bars: pl.DataFrame | pl.LazyFrame, signals: pl.DataFrame | pl.LazyFrame | None = None
 ) -> pl.LazyFrame:
-    """Features for every bar plus a ``complete`` flag that is false during each symbol's warm-up."""
+    """Features for every bar plus a ``complete`` flag that is false during each symbol's warm-up.
+
+    Features of the first ``LOOKBACK_BARS - 1`` rows of the table are null.
+    """
     ordered = _sorted_bars(bars)
-    if signals is None:
-        with_signals = ordered.with_columns(sig_net=pl.lit(0.0), sig_n=pl.lit(0.0))
-    else:
-        with_signals = ordered.join(
-            _signal_events(signals, ordered),
-            on=["symbol", "timestamp"],
-            how="left",
-            maintain_order="left",
-        ).with_columns(pl.col("sig_net", "sig_n").fill_null(0.0))
-    # Sorted input: a row is past its warm-up when the row LOOKBACK_BARS - 1 above is the same symbol.
+    rows = max(ordered.height - LOOKBACK_BARS + 1, 0)
+    warm_up = ordered.head(ordered.height - rows).select(*KEY_COLUMNS, "close")
+    parts = [warm_up.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in FEATURE_COLUMNS)]
+    if rows:
+        parts.append(_features_of_sorted(ordered, signals, rows))
     complete = (pl.col("symbol") == pl.col("symbol").shift(LOOKBACK_BARS - 1)).fill_null(False)
-    return (
-        with_signals.with_columns(_base_columns())
-        .with_columns(_window_columns())
-        .with_columns(_derived_columns())
-        .with_columns(
-            (pl.col("macd") - pl.col("macd_signal")).alias("macd_hist"),
-            complete.alias("complete"),
-        )
-        .select(*KEY_COLUMNS, "close", *FEATURE_COLUMNS, "complete")
-    )
+    return pl.concat(parts).lazy().with_columns(complete.alias("complete"))
 
 
 def compute_features(
     bars: pl.DataFrame | pl.LazyFrame, signals: pl.DataFrame | pl.LazyFrame | None = None
 ) -> pl.DataFrame:
     """Complete feature rows (warm-up dropped) for every symbol and bar, sorted."""
-    query = compute_features_lazy(bars, signals).filter(pl.col("complete")).drop("complete")
-    return query.collect(engine=_ENGINE)
+    ordered = _sorted_bars(bars)
+    rows = ordered.height - LOOKBACK_BARS + 1
+    if rows <= 0:
+        return pl.DataFrame(schema=_OUTPUT_SCHEMA)
+    return _features_of_sorted(ordered, signals, rows).filter(_complete(ordered, rows))
 
 
 def features_for_last_rows(
@@ -242,23 +340,27 @@ def features_for_last_rows(
     """Features of each symbol's newest ``rows`` bars from a trailing window (the serving path).
 
     Needs ``LOOKBACK_BARS + rows - 1`` bars per symbol. Equal, bit for bit, to the rows
-    ``compute_features`` gives for those bars on the full history.
+    ``compute_features`` gives for those bars on the full history: both run ``feature_values``
+    and every value depends only on its own window.
     """
     if rows < 1:
         raise ValueError(f"rows: must be at least 1, got {rows}")
     needed = LOOKBACK_BARS + rows - 1
+    if _one_symbol(bars):
+        # One symbol (every decision request): no grouping, no query, just the newest bars.
+        if bars.height < needed:
+            raise ValueError(
+                f"bars: symbol {bars['symbol'][0]!r} has {bars.height} bars, features need {needed}"
+            )
+        ordered = _sorted_bars(bars)
+        return _features_of_sorted(ordered.slice(ordered.height - needed), signals, rows)
     counts = bars.group_by("symbol", maintain_order=True).len()
     short = counts.filter(pl.col("len") < needed)
     if not short.is_empty():
         symbol, have = short.row(0)
         raise ValueError(f"bars: symbol {symbol!r} has {have} bars, features need {needed}")
-    window = bars.lazy().sort("symbol", "timestamp").group_by("symbol", maintain_order=True).tail(needed)
-    return (
-        compute_features_lazy(window, signals)
-        .filter(pl.col("complete"))
-        .drop("complete")
-        .collect(engine=_ENGINE)
-    )
+    window = _sorted_bars(bars).group_by("symbol", maintain_order=True).tail(needed)
+    return compute_features(window, signals)
 
 
 def features_for_last_bar(

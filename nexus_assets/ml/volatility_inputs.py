@@ -1,8 +1,9 @@
 """Volatility-model inputs per symbol and bar, shared by training, the CLI and serving.
 
 A bar's inputs use only that bar and the ``VOL_LOOKBACK_BARS - 1`` bars before it, and every
-windowed mean is computed window-locally (polars' weighted rolling kernel evaluates each window
-afresh), so ``inputs_for_last_bar`` on a trailing window returns bit for bit the batch row.
+windowed mean is summed window-locally (``windows.trailing_sums``), so ``inputs_for_last_bar``
+on a trailing window returns bit for bit the batch row: both run the one kernel, ``input_values``
+(NumPy, so that serving one bar costs microseconds rather than a polars query).
 
 Per bar t, with the previous close C[t-1]:
 - ``ret_1``: close-to-close log return ln(C[t]/C[t-1]);
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from nexus_assets.ml.bars import BAR_COLUMNS, PRICE_COLUMNS, validate_bars
+from nexus_assets.ml.windows import tail, trailing_sums
 
 SHORT_WINDOW = 5
 LONG_WINDOW = 22
@@ -52,40 +55,64 @@ def checked_bars(bars: pl.DataFrame, *, source: str = "bars") -> pl.DataFrame:
             f"{source}: column 'timestamp' must be a date or datetime, got {bars.schema['timestamp']}"
         )
     frame = bars if "volume" in bars.columns else bars.with_columns(volume=pl.lit(None, dtype=pl.Float64))
-    frame = frame.with_columns(pl.col(*PRICE_COLUMNS, "volume").cast(pl.Float64))
+    if any(frame.schema[c] != pl.Float64 for c in (*PRICE_COLUMNS, "volume")):
+        frame = frame.with_columns(pl.col(*PRICE_COLUMNS, "volume").cast(pl.Float64))
     return validate_bars(frame, source=source)
 
 
-def _window_mean(expr: pl.Expr, window: int) -> pl.Expr:
-    return expr.fill_null(0.0).rolling_mean(window, weights=[1.0] * window)
+def input_values(bars: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    """``ret_1`` and ``var_*`` for the newest ``rows`` rows of one bar column set (oldest first).
+
+    ``bars`` holds float64 ``open``, ``high``, ``low`` and ``close`` with at least
+    ``rows + VOL_LOOKBACK_BARS - 1`` values. Windows run over the whole column; rows whose
+    lookback reaches into another symbol are the caller's to drop. The one kernel for the
+    inputs: batch, walk-forward and serving all call it.
+    """
+    close = bars["close"]
+    log_close = np.log(close)
+    previous = log_close[:-1]
+    # Aligned on the newest row: entry i belongs to bar i + 1 (bar 0 has no previous close).
+    ret_1 = log_close[1:] - previous
+    range_variance = np.maximum(
+        0.5 * np.square(np.log(bars["high"] / bars["low"]))
+        - _GK_CLOSE_WEIGHT * np.square(np.log(close / bars["open"])),
+        0.0,
+    )
+    var_1 = range_variance[1:] + np.square(np.log(bars["open"][1:]) - previous)
+    return {
+        "ret_1": tail(ret_1, rows),
+        "var_1": tail(var_1, rows),
+        f"var_{SHORT_WINDOW}": tail(trailing_sums(var_1, SHORT_WINDOW), rows) / SHORT_WINDOW,
+        f"var_{LONG_WINDOW}": tail(trailing_sums(var_1, LONG_WINDOW), rows) / LONG_WINDOW,
+    }
+
+
+def _bar_arrays(bars: pl.DataFrame) -> dict[str, np.ndarray]:
+    return {name: bars.get_column(name).to_numpy() for name in PRICE_COLUMNS}
 
 
 def volatility_inputs_lazy(bars: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """Inputs and target for every bar of sorted, valid bars, plus a ``complete`` flag (false in warm-up).
 
-    Windows run over the whole symbol-sorted column: they reach into the previous symbol only
-    in warm-up rows, which are flagged incomplete.
+    ``ret_1`` and ``var_1`` are null at each symbol's first bar; the window means are only
+    meaningful on complete rows.
     """
+    frame = bars.lazy().select(BAR_COLUMNS).collect() if isinstance(bars, pl.LazyFrame) else bars
+    frame = frame.select(*KEY_COLUMNS, pl.col(*PRICE_COLUMNS).cast(pl.Float64))
+    # NaN bars in front give every row a full window; NaN results (the table's first rows) become null.
+    padding = np.full(VOL_LOOKBACK_BARS - 1, np.nan)
+    padded = {name: np.concatenate([padding, values]) for name, values in _bar_arrays(frame).items()}
+    with np.errstate(invalid="ignore"):
+        values = input_values(padded, frame.height)
+    inputs = pl.DataFrame(values).fill_nan(None)
     same_as_previous = pl.col("symbol") == pl.col("symbol").shift(1)
     same_as_next = pl.col("symbol") == pl.col("symbol").shift(-1)
-    log_close = pl.col("close").log()
-    previous_log_close = pl.when(same_as_previous).then(log_close.shift(1))
-    range_variance = (
-        0.5 * (pl.col("high") / pl.col("low")).log().pow(2)
-        - _GK_CLOSE_WEIGHT * (pl.col("close") / pl.col("open")).log().pow(2)
-    ).clip(lower_bound=0.0)
-    gap = pl.col("open").log() - previous_log_close
     complete = (pl.col("symbol") == pl.col("symbol").shift(VOL_LOOKBACK_BARS - 1)).fill_null(False)
     return (
-        bars.lazy()
-        .select(BAR_COLUMNS)
+        pl.concat([frame.select(*KEY_COLUMNS), inputs], how="horizontal")
+        .lazy()
+        .with_columns(pl.when(same_as_previous).then(pl.col("ret_1", "var_1")).name.keep())
         .with_columns(
-            (log_close - previous_log_close).alias("ret_1"),
-            (range_variance + gap.pow(2)).alias("var_1"),
-        )
-        .with_columns(
-            _window_mean(pl.col("var_1"), SHORT_WINDOW).alias(f"var_{SHORT_WINDOW}"),
-            _window_mean(pl.col("var_1"), LONG_WINDOW).alias(f"var_{LONG_WINDOW}"),
             pl.when(same_as_next).then(pl.col("ret_1").shift(-1).pow(2)).alias(TARGET_COLUMN),
             complete.alias("complete"),
         )
@@ -117,6 +144,16 @@ def inputs_for_last_bar(bars_window: pl.DataFrame) -> pl.DataFrame:
     Equal, bit for bit, to the row ``volatility_inputs`` gives for that bar on the full history.
     """
     checked = checked_bars(bars_window)
+    symbol = checked.get_column("symbol")
+    if symbol[0] == symbol[-1]:
+        # One symbol (checked bars are sorted by symbol): no grouping, no query.
+        if checked.height < VOL_LOOKBACK_BARS:
+            _require_history(checked, VOL_LOOKBACK_BARS, "volatility inputs")
+        values = input_values(_bar_arrays(checked.tail(VOL_LOOKBACK_BARS)), 1)
+        newest = checked.tail(1)
+        return pl.DataFrame(
+            {"symbol": newest.get_column("symbol"), "timestamp": newest.get_column("timestamp"), **values}
+        )
     _require_history(checked, VOL_LOOKBACK_BARS, "volatility inputs")
     window = checked.group_by("symbol", maintain_order=True).tail(VOL_LOOKBACK_BARS)
     return (

@@ -26,13 +26,14 @@ class LonaGateway(dg.ConfigurableResource):
     backoff_base_s: float = Field(default=0.5, gt=0, description="First retry delay; doubles per attempt.")
 
     @contextmanager
-    def client(self) -> Iterator[LonaClient]:
+    def client(self, max_attempts: int | None = None) -> Iterator[LonaClient]:
+        """A client; ``max_attempts`` lowers the retries for callers on a deadline (sensors)."""
         with LonaClient(
             self.base_url,
             self.token,
             self.user_id,
             timeout_s=self.timeout_s,
-            max_attempts=self.max_attempts,
+            max_attempts=min(self.max_attempts, max_attempts or self.max_attempts),
             backoff_base_s=self.backoff_base_s,
         ) as client:
             yield client

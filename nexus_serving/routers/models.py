@@ -6,11 +6,17 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from nexus_serving import error_responses
 from nexus_serving.decision_engine import required_bars
 from nexus_serving.deps import BundleDep, ServicesDep, TokenDep
 from nexus_serving.schemas import ModelsResponse, ModelStatus
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[TokenDep])
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["models"],
+    dependencies=[TokenDep],
+    responses=error_responses.AUTH | error_responses.NO_MODELS,
+)
 
 
 @router.get("", response_model=ModelsResponse)

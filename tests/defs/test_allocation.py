@@ -9,17 +9,22 @@ import httpx
 import polars as pl
 import pytest
 
+from nexus_assets.allocation_record import allocation_path, read_allocation
 from nexus_assets.defs.allocation.assets import portfolio_allocation
 from nexus_assets.defs.backtest.assets import backtest_report
 from nexus_assets.defs.features.assets import features
 from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
+from nexus_assets.defs.lona.reviews import strategy_reviews
 from nexus_assets.defs.market.assets import market_bars
 from nexus_assets.defs.models.anomaly import anomaly_detector
 from nexus_assets.defs.models.predictor import price_predictor
 from nexus_assets.defs.models.volatility import volatility_model
+from nexus_assets.defs.news.assets import headline_sentiment, news_headlines, news_sentiment
+from nexus_assets.resources.grok import GrokResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import LonaMarketData
+from nexus_assets.resources.news import SimulatedNews
 from nexus_assets.sim.process import LiveEngineStandIn, running_live_engine_stand_in, running_lona_stand_in
 
 pytestmark = pytest.mark.slow
@@ -32,6 +37,11 @@ MODELS = [
     price_predictor,
     volatility_model,
     anomaly_detector,
+    # What the allocation also reads: offline news sentiment and strategy reviews.
+    news_headlines,
+    headline_sentiment,
+    news_sentiment,
+    strategy_reviews,
 ]
 
 
@@ -59,6 +69,8 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         "lona": long_lona,
         "market_data": LonaMarketData(lona=long_lona),
         "live_engine": LiveEngineResource(base_url=live_engine.base_url, api_key=live_engine.api_key),
+        "news": SimulatedNews(),
+        "grok": GrokResource(),
     }
     with dg.instance_for_test() as instance:
         trained = dg.materialize(MODELS, resources=resources, instance=instance)
@@ -82,6 +94,7 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
             selection=["portfolio_allocation"],
         )
         assert again.success
+        stored = read_allocation(allocation_path(io_manager.base_dir))
         meta_again = instance.get_latest_materialization_event(
             dg.AssetKey("portfolio_allocation")
         ).asset_materialization.metadata
@@ -99,6 +112,9 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
     assert meta["orders_created"].value == placed
     assert meta_again["allocation_id"].value == meta["allocation_id"].value
     assert meta_again["orders_created"].value == 0
+    # The decision service's /v1/allocations/latest reads the same file and names it with the same id.
+    assert stored is not None and stored.allocation_id == meta["allocation_id"].value
+    assert stored.weights == dict(zip(table["symbol"], table["target_weight"], strict=True))
     assert len(_orders(live_engine)) == placed, "publishing the same allocation twice must not trade twice"
     assert set(meta["model_versions"].value) == {
         "trade-nexus-predictor",

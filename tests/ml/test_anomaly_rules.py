@@ -10,14 +10,17 @@ import pytest
 
 from nexus_assets.ml.anomaly_inputs import REQUIRED_FEATURES, feature_matrix
 from nexus_assets.ml.anomaly_rules import (
+    BAR_WINDOW_COLUMNS,
     CRITICAL,
     WARNING,
     RuleConfig,
     bar_rules,
+    bar_window,
     epoch_us,
     feature_rule_masks,
     feature_rule_severity,
     feature_rules,
+    read_bar_window,
 )
 from nexus_assets.ml.anomaly_signal_rules import MarketContext, signal_rules
 from nexus_assets.ml.features import LOOKBACK_BARS, compute_features
@@ -248,3 +251,22 @@ def test_rule_config_round_trips_and_rejects_unknown_fields():
     assert RuleConfig.from_dict(RuleConfig().to_dict()) == RuleConfig()
     with pytest.raises(ValueError, match="unknown field\\(s\\) gap"):
         RuleConfig.from_dict({"gap": 3})
+
+
+def test_numpy_bar_window_fires_the_same_rules_as_the_table(window):
+    """Serving builds the window from NumPy columns; it must judge bars exactly as the table path."""
+    cases = [
+        window,
+        _set_tail(window, 3, volume=0.0),
+        _set_tail(window, 1, close=0.0),
+        pl.concat([window.head(10), window.slice(11, 1), window.slice(10, 1), window.slice(12)]),
+    ]
+    for case in cases:
+        table = read_bar_window(case, CONFIG)
+        arrays = {name: np.array(values, copy=True) for name, values in table.arrays.items()}
+        numpy_window = bar_window(arrays, CONFIG, table.symbol)
+        assert numpy_window.interval_us == table.interval_us
+        for now in (None, _newest(window) + timedelta(days=10)):
+            assert bar_rules(numpy_window, now=now, config=CONFIG) == bar_rules(case, now=now, config=CONFIG)
+    with pytest.raises(ValueError, match="no bars"):
+        bar_window({name: np.array([]) for name in BAR_WINDOW_COLUMNS}, CONFIG)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
-from nexus_assets.ml.bars import BAR_SCHEMA, BarsValidationError, validate_bars
+from nexus_assets.ml.bars import BAR_SCHEMA, BarsValidationError, validate_bar_columns, validate_bars
 
 
 def _bars(**overrides: list) -> pl.DataFrame:
@@ -68,3 +69,34 @@ def test_source_row_numbers_are_used_when_present():
     with pytest.raises(BarsValidationError) as caught:
         validate_bars(frame, source="s")
     assert caught.value.row == 12
+
+
+def _columns(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    columns = {"timestamp": frame["timestamp"].dt.epoch("us").to_numpy()}
+    columns.update({name: frame[name].to_numpy() for name in ("open", "high", "low", "close", "volume")})
+    return columns
+
+
+def test_bar_columns_pass_and_fail_exactly_as_the_table():
+    """One symbol's NumPy columns (the serving path) meet the same rules, with the same row and column."""
+    validate_bar_columns("AAA", _columns(_bars()), source="t")
+    broken = [
+        _bars(high=[11.0, 9.0, 10.8]),
+        _bars(volume=[100.0, -1.0, 90.0]),
+        _bars(close=[10.5, float("nan"), 10.6]),
+        _bars(timestamp=[datetime(2024, 1, d, 21, tzinfo=UTC) for d in (2, 3, 3)]),
+    ]
+    for frame in broken:
+        with pytest.raises(BarsValidationError) as from_columns:
+            validate_bar_columns("AAA", _columns(frame), source="t")
+        with pytest.raises(BarsValidationError) as from_table:
+            validate_bars(frame, source="t")
+        assert (from_columns.value.column, from_columns.value.row) == (
+            from_table.value.column,
+            from_table.value.row,
+        )
+        assert from_columns.value.reason == from_table.value.reason
+    # A table is sorted; columns cannot be, so out-of-order bars are refused.
+    unordered = _bars(timestamp=[datetime(2024, 1, d, 21, tzinfo=UTC) for d in (2, 4, 3)])
+    with pytest.raises(BarsValidationError, match="strictly increase"):
+        validate_bar_columns("AAA", _columns(unordered), source="t")

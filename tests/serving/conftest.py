@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
+from pydantic import SecretStr
 from serving_support import MARKET, serve, settings_for
 
 from nexus_assets.ml.anomaly_lifecycle import train_and_register_anomaly_detector
@@ -52,7 +53,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def client(trained_registry: str, cache_dir: Path) -> Iterator[httpx.Client]:
+def client(
+    trained_registry: str, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
     """One app serving the trained champions (loaded from the registry) for the whole session."""
-    with serve(settings_for(trained_registry, cache_dir)) as running:
+    # Set up before any per-test NEXUS_HOME exists, so its audit log needs an explicit place.
+    audit = SecretStr(f"sqlite:///{tmp_path_factory.mktemp('audit') / 'audit.db'}")
+    with serve(settings_for(trained_registry, cache_dir, audit_database_url=audit)) as running:
         yield running

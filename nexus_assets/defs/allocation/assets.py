@@ -1,6 +1,5 @@
 """Target weights for the live book, published to the Live Engine when one is configured."""
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from nexus_assets.allocation_record import allocation_id
 from nexus_assets.asset_metadata import frame_metadata, markdown_table
 from nexus_assets.resources.live_engine import LiveEngineResource
 
@@ -25,25 +25,23 @@ class AllocationConfig(dg.Config):
     publish: bool = Field(default=True, description="Send orders to the Live Engine when it is configured.")
 
 
-def allocation_id(as_of: str, weights: dict[str, float]) -> str:
-    """Same bar and same weights, same id: re-publishing an allocation can never trade twice."""
-    text = as_of + "|" + ",".join(f"{s}={w:.6f}" for s, w in sorted(weights.items()))
-    return "alloc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 @dg.asset(
     group_name="allocation",
     kinds={"cvxpy", "polars", "parquet"},
     owners=["team:trading"],
     code_version="1",
     deps=["price_predictor", "volatility_model", "anomaly_detector"],
+    # Re-allocates after new signals, features, bars or models, once none of them is in progress.
+    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "Target weight per symbol for the newest bar: each symbol's newest Lona signal goes through the "
         "decision policy (volatility-targeted size, model agreement, anomaly halt with hysteresis, "
         "kill switch, drawdown breaker, position and gross caps; every rejection with a reason code), "
         "then a cvxpy optimizer (Ledoit-Wolf covariance with the volatility forecasts on the diagonal) "
-        "enforces the portfolio limits. Uses the champion models from MLflow. Publishes orders to the "
-        "Live Engine, idempotently, when LIVE_ENGINE_URL is set."
+        "enforces the portfolio limits. Uses the champion models from MLflow. Each signal's strength is "
+        "scaled by its strategy's review (`strategy_reviews`: blocked strategies add no risk), and a news "
+        "sentiment shock against a signal (`news_sentiment`, newest bar) halves its size, both with reason "
+        "codes. Publishes orders to the Live Engine, idempotently, when LIVE_ENGINE_URL is set."
     ),
 )
 def portfolio_allocation(
@@ -53,6 +51,8 @@ def portfolio_allocation(
     market_bars: pl.DataFrame,
     features: pl.DataFrame,
     lona_signals: pl.DataFrame,
+    news_sentiment: pl.DataFrame,
+    strategy_reviews: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     from nexus_assets.ml import registry
     from nexus_assets.ml.allocation import allocate
@@ -86,7 +86,14 @@ def portfolio_allocation(
     with tempfile.TemporaryDirectory() as workdir:
         champions = load_champions(registry.configure(), Path(workdir))
     views, covariance, prices = symbol_views(
-        champions, market_bars, features, lona_signals, current, now_utc()
+        champions,
+        market_bars,
+        features,
+        lona_signals,
+        current,
+        now_utc(),
+        sentiment=news_sentiment,
+        reviews=strategy_reviews,
     )
     limits = AllocationLimits(
         max_weight=config.max_weight,
@@ -125,6 +132,9 @@ def portfolio_allocation(
                 "predicted_return": view.predicted_return,
                 "volatility_forecast": view.volatility,
                 "anomaly_score": view.anomaly_score,
+                "sentiment": view.sentiment,
+                "sentiment_shock": view.sentiment_shock,
+                "review_scale": float(view.signal.get("review_scale", 1.0)) if view.signal else None,
                 "price": prices[view.symbol],
                 "as_of": as_of,
             }

@@ -21,6 +21,8 @@ class BacktestReportConfig(dg.Config):
     owners=["team:trading"],
     code_version="1",
     deps=["price_predictor", "volatility_model", "anomaly_detector"],
+    # Replays the policy again after new bars or new models.
+    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "The decision policy replayed walk-forward over `market_bars` closes with retraining on a "
         "schedule and no look-ahead: return model refitted every `retrain_every` bars, shrunk "

@@ -12,6 +12,8 @@ from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, compute_fea
     kinds={"polars", "parquet"},
     owners=["team:ml"],
     code_version="1",
+    # Follows market_bars and lona_signals whenever either is refreshed (schedule, sensor).
+    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "Per symbol and bar: returns (1, 5, 21 bars), realized, Parkinson and Garman-Klass "
         "volatility, momentum, RSI, MACD, volume z-score and Lona signal features, from "

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from nexus_assets.asset_metadata import frame_metadata
+from nexus_assets.lona.signal_batches import SIGNAL_BATCH_TAG
 from nexus_assets.lona.signals import SIGNAL_SCHEMA, signals_from_report
 from nexus_assets.lona.strategy_table import strategies_table
 from nexus_assets.resources.lona import LonaGateway
@@ -63,10 +64,13 @@ def lona_signals(
     )
     by_side = dict(signals.group_by("side").len().sort("side").iter_rows())
     context.log.info(f"{signals.height} signals from {reported.height} reports")
+    # Runs launched by lona_signal_sensor carry the batch they were requested for.
+    batch = context.run.tags.get(SIGNAL_BATCH_TAG, "none (not launched by lona_signal_sensor)")
     return dg.Output(
         signals,
         metadata=frame_metadata(
             signals,
+            signal_batch=batch,
             reports_read=reported.height,
             signals_by_side=by_side or {"none": 0},
             newest_signal=str(signals["timestamp"].max()),

@@ -1,0 +1,354 @@
+"""Decision service latency and throughput over real HTTP, against ``mlflow models serve``.
+
+Bootstraps small champions into a temporary MLflow registry, starts ``nexus serve`` (uvicorn,
+a subprocess on a free loopback port), and drives ``POST /v1/decisions`` with a lean asyncio
+load generator: keep-alive HTTP/1.1 connections, request bytes encoded up front with a unique
+``request_id`` spliced into each (a repeated id would be answered from the idempotency store).
+Then it serves the same predictor with ``mlflow models serve`` and drives ``/invocations`` with
+the equivalent feature window. Each level runs a warm-up, then a fixed duration; the table has
+p50/p99 latency and throughput per concurrency, and the throughput ratio.
+Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--workers 2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+TOKEN = "bench-token-0123456789abcdef"
+ID_DIGITS = 12
+ID_MARK = "9" * ID_DIGITS
+"""Placeholder of the request id; every request gets its own number in its place."""
+BARS = 120
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: np.ndarray
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1e3) if self.latencies.size else float("nan")
+
+
+class RequestFactory:
+    """Pre-encoded HTTP/1.1 requests; ``next()`` splices a fresh id into a copy (microseconds)."""
+
+    def __init__(self, host: str, port: int, path: str, bodies: list[bytes], headers: dict[str, str]) -> None:
+        self._templates = []
+        for body in bodies:
+            head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+            head += [f"{k}: {v}" for k, v in headers.items()]
+            raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+            self._templates.append((raw, raw.find(ID_MARK.encode())))
+        self._count = 0
+
+    def next(self) -> bytes:
+        raw, at = self._templates[self._count % len(self._templates)]
+        self._count += 1
+        if at < 0:
+            return raw
+        return raw[:at] + str(self._count).zfill(ID_DIGITS).encode() + raw[at + ID_DIGITS :]
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request and read its whole response; returns the status code."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def drive(
+    host: str, port: int, factory: RequestFactory, concurrency: int, warmup: float, duration: float
+) -> LevelResult:
+    """``concurrency`` connections, each sending its next request as soon as the last is answered."""
+    latencies: list[float] = []
+    errors = [0]
+    start_at = time.perf_counter() + warmup
+    stop_at = start_at + duration
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                request = factory.next()
+                began = time.perf_counter()
+                if began >= stop_at:
+                    return
+                status = await _exchange(reader, writer, request)
+                ended = time.perf_counter()
+                if began >= start_at and ended <= stop_at:
+                    latencies.append(ended - began)
+                    if status != 200:
+                        errors[0] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return LevelResult(concurrency, len(latencies), errors[0], duration, np.array(latencies))
+
+
+def run_levels(
+    host: str, port: int, factory: RequestFactory, levels: list[int], warmup: float, duration: float
+) -> list[LevelResult]:
+    results = []
+    for concurrency in levels:
+        result = asyncio.run(drive(host, port, factory, concurrency, warmup, duration))
+        results.append(result)
+        print(
+            f"  c={concurrency:<3d} {result.throughput:8.0f} req/s  p50 {result.percentile(50):7.2f} ms  "
+            f"p99 {result.percentile(99):7.2f} ms  ({result.requests} requests, {result.errors} errors)",
+            flush=True,
+        )
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{url}: server exited ({process.returncode}); log:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url}: not ready after {timeout:.0f} s; log:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until(ready_url, process, 180, log)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def decision_bodies(market: pl.DataFrame, count: int) -> list[dict]:
+    """Request bodies over every simulated symbol, each a different stretch of ``BARS`` bars."""
+    from nexus_assets.sim.decision_requests import decision_body
+
+    symbols = market["symbol"].unique().sort().to_list()
+    return [
+        decision_body(
+            market,
+            request_id=f"bench-{ID_MARK}",
+            symbol=symbols[i % len(symbols)],
+            bars=BARS,
+            side=("buy", "sell")[i % 2],
+            portfolio={"equity": 1_000_000.0, "positions": {symbols[i % len(symbols)]: 100.0}},
+            bars_back=i // len(symbols),
+        )
+        for i in range(count)
+    ]
+
+
+def predictor_payload(body: dict, window: int) -> bytes:
+    """The same request as the predictor's own input: its float32 feature window, as MLflow's ``inputs``."""
+    from nexus_assets.ml.bars import BAR_SCHEMA, validate_bars
+    from nexus_assets.ml.features import FEATURE_COLUMNS, features_for_last_rows
+
+    bars = body["bars"]
+    frame = pl.DataFrame(
+        {
+            "symbol": [body["signal"]["symbol"]] * BARS,
+            "timestamp": [datetime.fromisoformat(t) for t in bars["timestamp"]],
+            **{c: bars[c] for c in ("open", "high", "low", "close", "volume")},
+        },
+        schema=BAR_SCHEMA,
+    )
+    features = features_for_last_rows(validate_bars(frame, source="bench"), window)
+    x = features.select(FEATURE_COLUMNS).to_numpy().astype(np.float32)
+    return json.dumps({"inputs": [x.tolist()]}).encode()
+
+
+def bootstrap(root: Path) -> dict[str, str]:
+    """Environment of a registry under ``root`` with every champion trained (once; reused when present)."""
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
+        "NEXUS_HOME": str(root / "home"),
+    }
+    os.environ.update(env)
+    from nexus_serving.bootstrap import ensure_champions
+
+    started = time.perf_counter()
+    trained = ensure_champions(log=lambda _: None)
+    if trained:
+        print(f"trained champions ({', '.join(trained)}) in {time.perf_counter() - started:.0f} s")
+    return env
+
+
+def print_table(nexus: list[LevelResult], mlflow: list[LevelResult], workers: int) -> None:
+    print()
+    print(f"{'server':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6}")
+    baseline = {r.concurrency: r for r in mlflow}
+    for name, results in (
+        (f"nexus serve (--workers {workers})", nexus),
+        (f"mlflow models serve (-w {workers})", mlflow),
+    ):
+        for r in results:
+            base = baseline.get(r.concurrency)
+            ratio = f"{r.throughput / base.throughput:5.1f}x" if results is nexus and base else ""
+            print(
+                f"{name:<30} {r.concurrency:>4} {r.throughput:>9.0f} {r.percentile(50):>8.2f} "
+                f"{r.percentile(99):>8.2f} {r.errors:>7} {ratio:>6}"
+            )
+
+
+def check_targets(nexus: list[LevelResult], mlflow: list[LevelResult]) -> None:
+    by_level = {r.concurrency: r for r in nexus}
+    base = {r.concurrency: r for r in mlflow}
+    print()
+    if 1 in by_level:
+        p50 = by_level[1].percentile(50)
+        print(f"target p50 <= 1 ms at c=1: {p50:.2f} ms, {'met' if p50 <= 1.0 else 'NOT met'}")
+    if 8 in by_level:
+        r = by_level[8]
+        met = r.throughput >= 2000 and r.percentile(99) <= 10
+        print(
+            f"target >= 2000/s with p99 <= 10 ms at c=8: {r.throughput:.0f}/s, p99 {r.percentile(99):.2f} ms, "
+            f"{'met' if met else 'NOT met'}"
+        )
+    ratios = [by_level[c].throughput / base[c].throughput for c in by_level if c in base]
+    if ratios:
+        best = max(ratios)
+        print(
+            f"target >= 4x mlflow models serve throughput: best {best:.1f}x, {'met' if best >= 4 else 'NOT met'}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run: 1 s per level, c=1 and 8")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per level")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per level")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of both servers")
+    parser.add_argument("--registry", type=Path, help="registry folder to reuse (trained once if empty)")
+    parser.add_argument("--skip-mlflow", action="store_true", help="measure the decision service only")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.concurrency = 1.0, 0.5, "1,8"
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="nexus-bench-serving-") as folder:
+        root = args.registry or Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        bin_dir = str(Path(sys.executable).parent)
+        # mlflow starts ``uvicorn`` from PATH: make it this environment's.
+        env = {**os.environ, **bootstrap(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        from nexus_assets.sim.market import simulate_market
+        from nexus_serving.bootstrap import BOOTSTRAP_MARKET
+
+        market = simulate_market(BOOTSTRAP_MARKET)
+        bodies = decision_bodies(market, 64)
+        load = os.getloadavg()
+        print(f"cores: {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(
+            f"{len(bodies)} request bodies of {BARS} bars, {args.duration:g} s per level after {args.warmup:g} s warm-up"
+        )
+
+        port = free_port()
+        nexus_env = {**env, "NEXUS_ENV": "test", "NEXUS_API_TOKENS": TOKEN, "NEXUS_HOME": str(root / "home")}
+        command = [
+            str(Path(sys.executable).parent / "nexus"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        encoded = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
+        print(f"\nnexus serve --workers {args.workers} (audit log on, as deployed)")
+        with server(command, nexus_env, f"http://127.0.0.1:{port}/ready", root / "nexus-serve.log"):
+            models = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=headers)
+            with urllib.request.urlopen(models, timeout=5) as answer:
+                window = int(json.loads(answer.read())["window"])
+            nexus = run_levels(
+                "127.0.0.1",
+                port,
+                RequestFactory("127.0.0.1", port, "/v1/decisions", encoded, headers),
+                levels,
+                args.warmup,
+                args.duration,
+            )
+
+        mlflow: list[LevelResult] = []
+        if not args.skip_mlflow:
+            port = free_port()
+            command = [
+                str(Path(sys.executable).parent / "mlflow"), "models", "serve",
+                "-m", "models:/trade-nexus-predictor@champion", "--env-manager", "local",
+                "-h", "127.0.0.1", "-p", str(port), "-w", str(args.workers),
+            ]  # fmt: skip
+            payloads = [predictor_payload(b, window) for b in bodies]
+            print(f"\nmlflow models serve -w {args.workers} (predictor only, same feature windows)")
+            with server(command, env, f"http://127.0.0.1:{port}/ping", root / "mlflow-serve.log"):
+                factory = RequestFactory(
+                    "127.0.0.1", port, "/invocations", payloads, {"Content-Type": "application/json"}
+                )
+                mlflow = run_levels("127.0.0.1", port, factory, levels, args.warmup, args.duration)
+
+        print_table(nexus, mlflow, args.workers)
+        check_targets(nexus, mlflow)
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""News headlines and their sentiment."""

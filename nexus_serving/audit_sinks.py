@@ -1,0 +1,203 @@
+"""Where audit rows go: a SQLite file (the embedded default) or a PostgreSQL table.
+
+A sink is used from the audit writer thread only. It connects lazily, runs its idempotent
+migration on every (re)connect, and after any failure drops its connection so the next
+write starts clean: a database that comes back, or a table dropped by hand, heals itself.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from nexus_assets.paths import nexus_home
+
+TABLE = "decision_audit"
+AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str]
+"""decision_id, request_id, decided_at, symbol, action, model_versions, features_hash,
+latency_ms, request, response (the three JSON values already serialised)."""
+
+_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+_MIGRATION_LOCK = 0x4E455855_41554449  # pg_advisory_xact_lock key: several workers may start at once
+
+
+class AuditSink(Protocol):
+    description: str
+    """The destination, safe to log (no password)."""
+
+    def write(self, rows: Sequence[AuditRow]) -> None:
+        """Store ``rows`` in one transaction; a row already stored is skipped, so a retry is safe."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with this sink's secret removed (error messages may quote the connection string)."""
+
+    def close(self) -> None: ...
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password, in the authority or a ``password=`` parameter, replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        if ":" in userinfo:
+            netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    masked = parts._replace(netloc=netloc, query=_PASSWORD_PARAM.sub(r"\1***", parts.query))
+    return _PASSWORD_PARAM.sub(r"\1***", masked.geturl())
+
+
+def default_sqlite_path() -> Path:
+    return nexus_home() / "serving" / "audit.db"
+
+
+def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
+    """The sink a URL names: none -> the default SQLite file, ``sqlite:///path``, ``postgresql://...``."""
+    if not url:
+        return SqliteSink(default_sqlite_path())
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError("a SQLite audit URL is sqlite:///relative/path or sqlite:////absolute/path")
+        return SqliteSink(Path(url.removeprefix("sqlite:///")))
+    if scheme.partition("+")[0] in ("postgresql", "postgres"):
+        return PostgresSink("postgresql" + url[len(scheme) :], schema)
+    raise ValueError(f"unsupported audit database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+class SqliteSink:
+    _DDL = (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            decision_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            action TEXT NOT NULL,
+            model_versions TEXT NOT NULL,
+            features_hash TEXT NOT NULL,
+            latency_ms REAL NOT NULL,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL
+        )""",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+    )
+    _INSERT = f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"sqlite:///{path}"
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            with conn:
+                for statement in self._DDL:
+                    conn.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def write(self, rows: Sequence[AuditRow]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        stored = [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows]
+        try:
+            with self._conn:
+                self._conn.executemany(self._INSERT, stored)
+        except BaseException:
+            self.close()
+            raise
+
+    def redact(self, text: str) -> str:
+        return text
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+class PostgresSink:
+    """Rows in ``decision_audit`` (request and response as JSONB), in ``schema`` when one is given.
+
+    Without ``schema`` the table goes where the connection's ``search_path`` points, so
+    ``?options=-csearch_path%3Daudit`` in the URL works too.
+    """
+
+    _DDL = (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            decision_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            decided_at TIMESTAMPTZ NOT NULL,
+            symbol TEXT NOT NULL,
+            action TEXT NOT NULL,
+            model_versions JSONB NOT NULL,
+            features_hash TEXT NOT NULL,
+            latency_ms DOUBLE PRECISION NOT NULL,
+            request JSONB NOT NULL,
+            response JSONB NOT NULL
+        )""",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+    )
+    _INSERT = (
+        f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb) "
+        "ON CONFLICT (decision_id) DO NOTHING"
+    )
+
+    def __init__(self, url: str, schema: str | None = None, connect_timeout_s: int = 5) -> None:
+        self._url = url
+        self._schema = schema
+        self._connect_timeout_s = connect_timeout_s
+        self._password = conninfo_to_dict(url).get("password") or ""
+        self.description = mask_url(url) + (f" (schema {schema})" if schema else "")
+        self._conn: psycopg.Connection | None = None
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
+        try:
+            conn.execute("SET statement_timeout = '30s'")
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                if self._schema:
+                    name = sql.Identifier(self._schema)
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+                    conn.execute(sql.SQL("SET search_path TO {}").format(name))
+                for statement in self._DDL:
+                    conn.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def write(self, rows: Sequence[AuditRow]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cursor:
+                cursor.executemany(self._INSERT, rows)
+        except BaseException:
+            self.close()
+            raise
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()

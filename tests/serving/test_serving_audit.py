@@ -1,0 +1,155 @@
+"""The decision audit log on SQLite: every new decision is stored, off the hot path, none lost at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import orjson
+from audit_support import audit_records, wait_for
+from pydantic import SecretStr
+from serving_support import AUTH, decision_body, free_port, serve, settings_for
+
+from nexus_serving.audit import AuditLog
+from nexus_serving.audit_sinks import SqliteSink, mask_url, open_sink
+from nexus_serving.metrics import ServiceMetrics
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return {row["decision_id"]: dict(row) for row in conn.execute("SELECT * FROM decision_audit")}
+
+
+def _metric(client, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_every_new_decision_is_audited_over_http(trained_registry, cache_dir, market, tmp_path):
+    path = tmp_path / "audit" / "decisions.db"
+    settings = settings_for(trained_registry, cache_dir, audit_database_url=SecretStr(f"sqlite:///{path}"))
+    bodies = [
+        decision_body(market, request_id="audit-1", symbol="S1"),
+        decision_body(market, request_id="audit-2", symbol="S1"),  # same bars as audit-1
+        decision_body(market, request_id="audit-3", symbol="S2", portfolio={"equity": 1e6, "positions": {}}),
+    ]
+    batch = [decision_body(market, request_id=f"audit-b{i}", symbol=f"S{3 + i}") for i in range(2)]
+    with serve(settings) as client:
+        sent = {}
+        for body in bodies:
+            response = client.post("/v1/decisions", json=body, headers=AUTH)
+            assert response.status_code == 200, response.text
+            sent[response.json()["decision_id"]] = (body, response.json())
+        replay = client.post("/v1/decisions", json=bodies[0], headers=AUTH).json()
+        decided = client.post("/v1/decisions/batch", json={"requests": batch}, headers=AUTH)
+        assert decided.status_code == 200, decided.text
+        for body, answer in zip(batch, decided.json()["decisions"], strict=True):
+            sent[answer["decision_id"]] = (body, answer)
+        wait_for(lambda: _metric(client, "nexus_audit_written_total") == 5, what="5 audited decisions")
+        assert _metric(client, "nexus_audit_dropped_total") == 0
+        assert _metric(client, "nexus_audit_queue_depth") == 0
+    assert replay["decision_id"] in sent  # the replay returned the stored decision and was not re-audited
+    rows = _rows(path)
+    assert set(rows) == set(sent)
+    for decision_id, (body, answer) in sent.items():
+        row = rows[decision_id]
+        assert row["request_id"] == body["request_id"] == answer["request_id"]
+        assert row["symbol"] == body["signal"]["symbol"]
+        assert row["action"] == answer["action"]
+        assert orjson.loads(row["model_versions"]) == answer["model_versions"]
+        assert orjson.loads(row["request"]) == body
+        assert orjson.loads(row["response"]) == answer
+        assert row["latency_ms"] > 0
+        assert len(row["features_hash"]) == 64
+        assert row["decided_at"].replace("+00:00", "Z") == answer["decided_at"]
+    hashes = {answer["request_id"]: rows[d]["features_hash"] for d, (_, answer) in sent.items()}
+    assert hashes["audit-1"] == hashes["audit-2"]  # same inputs, same hash
+    assert len({hashes["audit-1"], hashes["audit-3"], hashes["audit-b0"], hashes["audit-b1"]}) == 4
+
+
+def test_default_store_is_sqlite_under_nexus_home(trained_registry, cache_dir, market, isolated_state):
+    with serve(settings_for(trained_registry, cache_dir)) as client:
+        body = decision_body(market, request_id="default-1", symbol="S4")
+        decision_id = client.post("/v1/decisions", json=body, headers=AUTH).json()["decision_id"]
+    assert set(_rows(isolated_state / "serving" / "audit.db")) == {decision_id}
+
+
+def test_audit_can_be_turned_off(trained_registry, cache_dir, market, isolated_state):
+    settings = settings_for(trained_registry, cache_dir, audit_enabled=False)
+    with serve(settings) as client:
+        body = decision_body(market, request_id="off-1", symbol="S4")
+        assert client.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
+        assert _metric(client, "nexus_audit_written_total") == 0
+    assert not (isolated_state / "serving" / "audit.db").exists()
+
+
+def test_clean_shutdown_loses_nothing(market, tmp_path):
+    metrics = ServiceMetrics()
+    audit = AuditLog(SqliteSink(tmp_path / "bulk.db"), metrics, capacity=10_000)
+    records = audit_records(market, 5_000)
+    audit.start()
+    assert all(audit.record(record) for record in records)
+    audit.close()
+    assert set(_rows(tmp_path / "bulk.db")) == {r.response.decision_id for r in records}
+    assert metrics.registry.get_sample_value("nexus_audit_written_total") == 5_000
+    assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0
+    assert audit.depth == 0
+
+
+def test_full_queue_drops_and_counts_without_blocking(market, tmp_path, caplog):
+    metrics = ServiceMetrics()
+    audit = AuditLog(SqliteSink(tmp_path / "small.db"), metrics, capacity=10)
+    records = audit_records(market, 25)
+    with caplog.at_level(logging.WARNING, logger="nexus_serving.audit"):
+        accepted = [audit.record(record) for record in records]  # writer not started: nothing drains
+    assert accepted == [True] * 10 + [False] * 15
+    assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 15
+    assert "queue is full" in caplog.text
+    audit.close()  # a log that never started still stores what it accepted
+    assert set(_rows(tmp_path / "small.db")) == {r.response.decision_id for r in records[:10]}
+    assert not audit.record(records[-1])  # after close nothing is accepted
+
+
+def test_store_down_does_not_fail_decisions_nor_leak_the_password(
+    trained_registry, cache_dir, market, caplog
+):
+    url = f"postgresql://auditor:Sup3r-Secret-pw@127.0.0.1:{free_port()}/test"
+    settings = settings_for(
+        trained_registry,
+        cache_dir,
+        audit_database_url=SecretStr(url),
+        audit_queue_size=2,
+        audit_flush_timeout_s=0.5,
+    )
+    caplog.set_level(logging.INFO, logger="nexus_serving")
+    with serve(settings) as client:
+        for i in range(8):
+            body = decision_body(market, request_id=f"down-{i}", symbol="S5")
+            assert client.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
+        # Held: 2 queued plus the batch in the writer's hand (at most 3); the rest dropped and counted.
+        wait_for(
+            lambda: (
+                _metric(client, "nexus_audit_dropped_total") + _metric(client, "nexus_audit_queue_depth") == 8
+            ),
+            what="every decision to be held or counted as dropped",
+        )
+        assert 3 <= _metric(client, "nexus_audit_dropped_total") <= 6
+        assert _metric(client, "nexus_audit_written_total") == 0
+        wait_for(lambda: "failed (attempt" in caplog.text, what="a logged write failure")
+    assert "Sup3r-Secret-pw" not in caplog.text
+    assert mask_url(url) in caplog.text  # the destination is named, with the password masked
+    assert "records lost at shutdown" in caplog.text
+
+
+def test_store_urls(tmp_path):
+    assert open_sink(None).description.endswith("serving/audit.db")
+    assert open_sink(f"sqlite:///{tmp_path}/a.db").description == f"sqlite:///{tmp_path}/a.db"
+    masked = open_sink("postgres+psycopg://u:pw@db.example:5432/audit?sslmode=require").description
+    assert masked == "postgresql://u:***@db.example:5432/audit?sslmode=require"
+    assert mask_url("postgresql://u@h/db?password=pw&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require"
+    )

@@ -1,0 +1,123 @@
+"""The decision audit log on the real PostgreSQL server; each test in a schema of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from audit_support import PG_URL, TcpRelay, audit_records, wait_for
+from psycopg import sql
+from pydantic import SecretStr
+from serving_support import AUTH, decision_body, free_port, serve, settings_for
+
+from nexus_serving.audit import AuditLog
+from nexus_serving.audit_sinks import PostgresSink
+from nexus_serving.metrics import ServiceMetrics
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    name = f"audit_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def _query(schema: str, query: str) -> list[tuple]:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return conn.execute(query).fetchall()
+
+
+def _written(metrics: ServiceMetrics) -> float:
+    return metrics.registry.get_sample_value("nexus_audit_written_total") or 0.0
+
+
+def test_decisions_are_audited_in_postgres(trained_registry, cache_dir, market, schema):
+    settings = settings_for(
+        trained_registry, cache_dir, audit_database_url=SecretStr(PG_URL), audit_schema=schema
+    )
+    bodies = [decision_body(market, request_id=f"pg-{i}", symbol=f"S{6 + i}") for i in range(3)]
+    with serve(settings) as client:
+        answers = [client.post("/v1/decisions", json=body, headers=AUTH).json() for body in bodies]
+        client.post("/v1/decisions", json=bodies[0], headers=AUTH)  # a replay, not audited again
+    rows = _query(
+        schema,
+        "SELECT decision_id, request_id, symbol, action, model_versions, features_hash, latency_ms, "
+        "request, response, decided_at FROM decision_audit ORDER BY request_id",
+    )
+    assert len(rows) == 3
+    for row, body, answer in zip(rows, bodies, answers, strict=True):
+        decision_id, request_id, symbol, action, versions, features_hash, latency, request, response, at = row
+        assert (decision_id, request_id, symbol) == (
+            answer["decision_id"],
+            body["request_id"],
+            body["signal"]["symbol"],
+        )
+        assert action == answer["action"]
+        assert versions == answer["model_versions"]
+        assert len(features_hash) == 64
+        assert latency > 0
+        assert request == body  # JSONB, compared as parsed JSON
+        assert response == answer
+        assert at.isoformat().replace("+00:00", "Z") == answer["decided_at"]
+    indexes = {
+        name
+        for (name,) in _query(schema, "SELECT indexname FROM pg_indexes WHERE tablename = 'decision_audit'")
+    }
+    assert {"decision_audit_request_id", "decision_audit_decided_at"} <= indexes
+
+
+def test_search_path_from_the_url_and_many_rows_at_shutdown(market, schema):
+    metrics = ServiceMetrics()
+    audit = AuditLog(PostgresSink(f"{PG_URL}?options=-csearch_path%3D{schema}"), metrics, capacity=5_000)
+    records = audit_records(market, 3_000, prefix="pg-bulk")
+    audit.start()
+    assert all(audit.record(record) for record in records)
+    audit.close()
+    assert _query(schema, "SELECT count(*) FROM decision_audit") == [(3_000,)]
+    assert _written(metrics) == 3_000
+
+
+def test_rows_wait_while_the_database_is_unreachable(market, schema):
+    relay = TcpRelay(free_port(), ("127.0.0.1", 5432))
+    url = f"postgresql://postgres@127.0.0.1:{relay.port}/test"
+    metrics = ServiceMetrics()
+    audit = AuditLog(PostgresSink(url, schema), metrics, capacity=1_000, max_backoff_s=0.2)
+    records = audit_records(market, 40, prefix="pg-down")
+    audit.start()
+    try:
+        assert all(audit.record(record) for record in records[:30])
+        wait_for(lambda: audit.depth == 30, what="the rows to wait in the queue")
+        assert _written(metrics) == 0
+        relay.start()  # the database becomes reachable
+        wait_for(lambda: _written(metrics) == 30, what="the queued rows to be written")
+        assert all(audit.record(record) for record in records[30:])
+        audit.close()
+    finally:
+        relay.stop()
+    assert _query(schema, "SELECT count(*) FROM decision_audit") == [(40,)]
+
+
+def test_a_dropped_schema_heals(market, schema):
+    metrics = ServiceMetrics()
+    audit = AuditLog(PostgresSink(PG_URL, schema), metrics, max_backoff_s=0.2)
+    first, second = audit_records(market, 5, prefix="pg-a"), audit_records(market, 5, prefix="pg-b")
+    audit.start()
+    for record in first:
+        audit.record(record)
+    wait_for(lambda: _written(metrics) == 5, what="the first rows")
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    for record in second:
+        audit.record(record)
+    audit.close()
+    stored = {d for (d,) in _query(schema, "SELECT decision_id FROM decision_audit")}
+    assert stored == {r.response.decision_id for r in second}
+    assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0

@@ -1,0 +1,71 @@
+"""The serving benchmark's load generator: keep-alive requests, each with its own request id."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ANSWER = b'{"ok":true}'
+
+
+def _load_benchmark() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "serving.py"
+    spec = importlib.util.spec_from_file_location("serving_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def echo_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A tiny keep-alive HTTP server that records every body it gets and answers 200."""
+    bodies: list[bytes] = []
+    loop = asyncio.new_event_loop()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                bodies.append(await reader.readexactly(length))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = loop.run_until_complete(asyncio.start_server(handle, sock=sock))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1], bodies
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+
+
+def test_load_generator_sends_unique_ids_over_keep_alive(echo_server):
+    bench = _load_benchmark()
+    port, bodies = echo_server
+    template = b'{"request_id":"r-' + bench.ID_MARK.encode() + b'","x":1}'
+    factory = bench.RequestFactory("127.0.0.1", port, "/v1/decisions", [template], {"X-Test": "1"})
+    result = asyncio.run(bench.drive("127.0.0.1", port, factory, 2, warmup=0.1, duration=0.4))
+    assert result.requests > 10 and result.errors == 0
+    assert result.percentile(50) > 0
+    assert len(set(bodies)) == len(bodies)
+    assert all(bench.ID_MARK.encode() not in body for body in bodies)
