@@ -17,13 +17,10 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,47 +131,6 @@ def run_levels(
             flush=True,
         )
     return results
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{url}: server exited ({process.returncode}); log:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url}: not ready after {timeout:.0f} s; log:\n{log.read_text()[-3000:]}")
-
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until(ready_url, process, 180, log)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def decision_bodies(market: pl.DataFrame, count: int) -> list[dict]:
@@ -292,6 +248,7 @@ def main() -> None:
         # mlflow starts ``uvicorn`` from PATH: make it this environment's.
         env = {**os.environ, **bootstrap(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         from nexus_assets.sim.market import simulate_market
+        from nexus_assets.sim.process import free_port, running_process
         from nexus_serving.bootstrap import BOOTSTRAP_MARKET
 
         market = simulate_market(BOOTSTRAP_MARKET)
@@ -315,7 +272,9 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         encoded = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
         print(f"\nnexus serve --workers {args.workers} (audit log on, as deployed)")
-        with server(command, nexus_env, f"http://127.0.0.1:{port}/ready", root / "nexus-serve.log"):
+        with running_process(
+            command, health_url=f"http://127.0.0.1:{port}/ready", env=nexus_env, startup_timeout_s=180
+        ):
             models = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=headers)
             with urllib.request.urlopen(models, timeout=5) as answer:
                 window = int(json.loads(answer.read())["window"])
@@ -338,7 +297,9 @@ def main() -> None:
             ]  # fmt: skip
             payloads = [predictor_payload(b, window) for b in bodies]
             print(f"\nmlflow models serve -w {args.workers} (predictor only, same feature windows)")
-            with server(command, env, f"http://127.0.0.1:{port}/ping", root / "mlflow-serve.log"):
+            with running_process(
+                command, health_url=f"http://127.0.0.1:{port}/ping", env=env, startup_timeout_s=180
+            ):
                 factory = RequestFactory(
                     "127.0.0.1", port, "/invocations", payloads, {"Content-Type": "application/json"}
                 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from serving_support import AUTH, TOKEN, decision_body, free_port
+
+from nexus_assets.sim.process import wait_until_healthy
 
 NEXUS = str(Path(sys.executable).with_name("nexus"))
 
@@ -27,20 +28,6 @@ def test_serve_refuses_to_start_without_tokens_outside_development():
     assert "NEXUS_API_TOKENS" in result.stderr
 
 
-def wait_ready(base_url: str, process: subprocess.Popen[str], timeout: float) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        try:
-            ready = httpx.get(f"{base_url}/ready", timeout=2)
-            if ready.status_code == 200:
-                return ready
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError("nexus serve never became ready")
-
-
 @pytest.mark.slow
 def test_bootstrap_trains_champions_once_then_serves(market, isolated_state):
     port = free_port()
@@ -55,8 +42,8 @@ def test_bootstrap_trains_champions_once_then_serves(market, isolated_state):
             text=True,
         )
         try:
-            ready = wait_ready(base_url, process, timeout=240)
-            assert ready.json()["source"] == "registry"
+            wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+            assert httpx.get(f"{base_url}/ready", timeout=10).json()["source"] == "registry"
             body = decision_body(market, request_id=f"boot-{run}", symbol="S2")
             decision = httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30)
             assert decision.status_code == 200, decision.text
