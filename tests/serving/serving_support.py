@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 import uvicorn
 from pydantic import SecretStr
 
@@ -19,7 +21,7 @@ from nexus_assets.sim.process import free_port
 from nexus_serving.main import create_app
 from nexus_serving.settings import Settings
 
-__all__ = ["AUTH", "MARKET", "TOKEN", "decision_body", "free_port", "serve", "settings_for"]
+__all__ = ["AUTH", "MARKET", "TOKEN", "decision_body", "free_port", "serve", "settings_for", "store_asset"]
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -57,3 +59,11 @@ def settings_for(tracking_uri: str, cache_dir: Path, **overrides: Any) -> Settin
         model_cache_dir=cache_dir,
         **overrides,
     )
+
+
+def store_asset(table: pl.DataFrame, data_dir: Path, file_name: str) -> None:
+    """Store a table as the Parquet IO manager does: whole, by an atomic rename."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    temporary = data_dir / f".{file_name}.tmp"
+    table.write_parquet(temporary)
+    os.replace(temporary, data_dir / file_name)

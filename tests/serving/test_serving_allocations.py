@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import polars as pl
 import pytest
-from serving_support import AUTH, serve, settings_for
+from serving_support import AUTH, serve, settings_for, store_asset
 
 from nexus_assets.allocation_record import ASSET_FILE, allocation_id
 
@@ -37,13 +36,6 @@ def allocation_table(weights: dict[str, float]) -> pl.DataFrame:
     )
 
 
-def write_atomically(table: pl.DataFrame, data_dir: Path) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    temporary = data_dir / f".{ASSET_FILE}.tmp"
-    table.write_parquet(temporary)
-    os.replace(temporary, data_dir / ASSET_FILE)
-
-
 @pytest.fixture
 def app(trained_registry, cache_dir, tmp_path):
     with serve(settings_for(trained_registry, cache_dir, data_dir=str(tmp_path / "data"))) as client:
@@ -57,7 +49,7 @@ def test_latest_allocation_follows_the_stored_asset(app):
     assert "portfolio_allocation" in missing.json()["detail"]
 
     weights = {"S0": 0.2, "S1": -0.1, "S2": 0.0}
-    write_atomically(allocation_table(weights), data_dir)
+    store_asset(allocation_table(weights), data_dir, ASSET_FILE)
     body = client.get("/v1/allocations/latest", headers=AUTH).json()
     assert body["allocation_id"] == allocation_id(AS_OF, weights)
     assert body["as_of"].startswith("2026-11-25T21:00:00")
@@ -68,7 +60,7 @@ def test_latest_allocation_follows_the_stored_asset(app):
     assert body["lines"][2]["signal_id"] is None
 
     newer = {"S0": 0.05, "S1": 0.05, "S2": 0.05}
-    write_atomically(allocation_table(newer), data_dir)
+    store_asset(allocation_table(newer), data_dir, ASSET_FILE)
     os.utime(data_dir / ASSET_FILE, (1e9 + 5, 1e9 + 5))  # a different mtime even on coarse clocks
     assert client.get("/v1/allocations/latest", headers=AUTH).json()["allocation_id"] == allocation_id(
         AS_OF, newer
@@ -77,7 +69,7 @@ def test_latest_allocation_follows_the_stored_asset(app):
 
 def test_a_broken_stored_allocation_is_a_503_naming_the_column(app):
     client, data_dir = app
-    write_atomically(allocation_table({"S0": 0.1, "S1": 0.0}).drop("price"), data_dir)
+    store_asset(allocation_table({"S0": 0.1, "S1": 0.0}).drop("price"), data_dir, ASSET_FILE)
     response = client.get("/v1/allocations/latest", headers=AUTH)
     assert response.status_code == 503
     assert "'price'" in response.json()["detail"]

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
-from serving_support import AUTH, decision_body, serve, settings_for
+from serving_support import AUTH, decision_body, serve, settings_for, store_asset
 
 from nexus_serving.news_context import REVIEWS_FILE, SENTIMENT_FILE
-
-
-def store(table: pl.DataFrame, data_dir: Path, name: str) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    temporary = data_dir / f".{name}.tmp"
-    table.write_parquet(temporary)
-    os.replace(temporary, data_dir / name)
 
 
 def newest_bar(body: dict) -> datetime:
@@ -36,7 +27,7 @@ def test_sentiment_shock_and_review_reach_the_decision(app, market):
     plain = client.post("/v1/decisions", json=body, headers=AUTH).json()
     assert not any(r.startswith(("SENTIMENT_SHOCK", "STRATEGY_REVIEW")) for r in plain["reasons"])
 
-    store(
+    store_asset(
         pl.DataFrame(
             {
                 "symbol": ["S5"],
@@ -53,7 +44,7 @@ def test_sentiment_shock_and_review_reach_the_decision(app, market):
     assert plain["target_weight"] > 0, "the test needs a buy the policy takes"
     assert 0 < shocked["target_weight"] < plain["target_weight"], "a shock against the signal cuts its size"
 
-    store(
+    store_asset(
         pl.DataFrame(
             {
                 "strategy_id": ["st-1"],
