@@ -4,9 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SCAN_VENV := .venv-scan
+SCAN_BIN := $(SCAN_VENV)/bin
+SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run stop test lint format bench install clean
+.PHONY: run stop test lint scan format bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The scanners get their own environment so their pins never touch the application's.
+$(SCAN_STAMP): requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_BIN)/python -m pip install --quiet --upgrade pip
+	$(SCAN_BIN)/python -m pip install --quiet -r requirements-scan.txt
+	touch $(SCAN_STAMP)
+
+## Scan the Dockerfile, the Azure templates and the workflows (checkov, hadolint, actionlint).
+scan: $(SCAN_STAMP)
+	PATH="$(CURDIR)/$(SCAN_BIN):$$PATH" bash infra/scan.sh
+
 ## Start the Dagster UI + daemon and the Lona stand-in, then materialize the graph.
 run: install
 	$(BIN)/nexus up
@@ -28,7 +42,7 @@ stop:
 	@if [ -x $(BIN)/nexus ]; then $(BIN)/nexus down; else echo "nothing to stop"; fi
 
 ## Lint, format check and the whole test suite (slow and e2e tests included).
-test: install
+test: install scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)

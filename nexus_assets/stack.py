@@ -20,6 +20,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from nexus_assets.paths import nexus_home
+from nexus_assets.sim.process import spawn_detached
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAIN_JOB = "nexus_main_job"
@@ -177,15 +178,7 @@ def start(config: StackConfig, *, timeout_s: float = 180.0) -> None:
             continue
         log = config.home / "logs" / f"{service.name}.log"
         with log.open("ab") as sink:
-            process = subprocess.Popen(
-                service.command,
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            process = spawn_detached(service.command, log=sink, env=env, cwd=PROJECT_ROOT)
         _pid_file(config, service.name).write_text(str(process.pid))
         _wait_healthy(service.health_url, process, log, timeout_s)
         print(f"{service.name}: up (pid {process.pid}, log {log})")

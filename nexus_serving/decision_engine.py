@@ -1,6 +1,6 @@
 """From one validated request and one champion bundle to a decision, with the shared code only.
 
-bars -> ``validate_bar_columns`` (the rules of ``validate_bars``) -> ``feature_values`` (the
+bars -> ``validate_bar_columns`` (the rules of ``validate_bars``) -> ``feature_matrix_values`` (the
 kernel ``features_for_last_rows`` runs) -> predictor; ``input_values`` (the kernel of
 ``inputs_for_last_bar``) -> volatility model; newest feature row, ``bar_window`` and signal ->
 anomaly detector; all of it -> ``policy.decide``. The kernels are called on NumPy arrays:
@@ -22,7 +22,7 @@ from pydantic import ConfigDict, TypeAdapter
 
 from nexus_assets.ml.anomaly_rules import bar_window
 from nexus_assets.ml.bars import BarsValidationError, validate_bar_columns
-from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, feature_values
+from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, feature_matrix_values
 from nexus_assets.ml.policy import Decision, PolicyConfig, SignalContext, decide
 from nexus_assets.ml.risk_gate import ReasonCode, RiskState
 from nexus_assets.ml.volatility_inputs import INPUT_COLUMNS, VOL_LOOKBACK_BARS, input_values
@@ -146,14 +146,14 @@ def model_view(bundle: ModelBundle, bars: RequestBars, request: DecisionRequest,
     columns = bars.columns
     try:
         needed = window + LOOKBACK_BARS - 1
-        features = feature_values({name: columns[name][-needed:] for name in _VALUE_COLUMNS}, window)
-        x = np.column_stack([features[name] for name in FEATURE_COLUMNS]).astype(np.float32)[np.newaxis]
+        features = feature_matrix_values({name: columns[name][-needed:] for name in _VALUE_COLUMNS}, window)
+        x = features.T.astype(np.float32)[np.newaxis]
         predicted = float(champions.predictor.predict(x)[0])
         inputs = input_values({name: columns[name][-VOL_LOOKBACK_BARS:] for name in _VALUE_COLUMNS}, 1)
         volatility_inputs = np.array([inputs[name][0] for name in INPUT_COLUMNS])
         with np.errstate(over="ignore"):  # an overflow is caught as a non-finite forecast below
             variance = float(champions.volatility.forecast_arrays(inputs)[0])
-        newest = {name: float(features[name][-1]) for name in FEATURE_COLUMNS}
+        newest = dict(zip(FEATURE_COLUMNS, features[:, -1].tolist(), strict=True))
         anomaly = champions.anomaly
         recent = bar_window(
             {name: values[-window:] for name, values in columns.items()}, anomaly.rules, bars.symbol

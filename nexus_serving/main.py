@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from nexus_assets.ml.kernels import warm_up
 from nexus_serving import errors
 from nexus_serving.audit import open_audit_log
 from nexus_serving.body_limit import BodyLimitMiddleware
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.audit.start()
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
+        await run_in_threadpool(warm_up)  # compile or load the numba kernels before /ready
         await run_in_threadpool(load_into, services.store, settings.tracking_uri, settings.cache_dir)
         if services.store.current is not None:
             bundle = services.store.current

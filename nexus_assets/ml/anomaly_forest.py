@@ -1,8 +1,8 @@
-"""A compact, numpy-only copy of a fitted scikit-learn ``IsolationForest`` for serving.
+"""A compact, pickle-free copy of a fitted scikit-learn ``IsolationForest`` for serving.
 
 scikit-learn scores one row in milliseconds (input validation, one Cython call per tree and a
-joblib dispatch). Here every tree is flattened into shared node arrays and all trees descend
-together, one depth level per step, so one row costs a handful of small numpy operations. The
+joblib dispatch). Here every tree is flattened into shared node arrays that one compiled
+kernel (``forest_kernel``) descends, so one row costs microseconds. The
 arithmetic mirrors ``IsolationForest.score_samples`` (float32 inputs, leaf depth plus the
 average path length ``c(n)`` of the leaf's training samples, normalised by ``c(max_samples_)``)
 so the scores agree to rounding. It also needs no pickle: the arrays are the whole model.
@@ -11,13 +11,12 @@ so the scores agree to rounding. It also needs no pickle: the arrays are the who
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-_CHUNK_ROWS = 256
-"""Rows descended together in batch scoring; bounds the (trees x rows) work arrays."""
+from nexus_assets.ml.forest_kernel import isolation_scores
 
 
 def average_path_length(n_samples: np.ndarray) -> np.ndarray:
@@ -39,8 +38,9 @@ class CompactIsolationForest:
     """Flattened isolation trees; ``score_samples`` equals scikit-learn's on the same rows.
 
     Node arrays are global over all trees: ``children[2 * i]`` / ``children[2 * i + 1]`` are the
-    left and right child of node ``i``, and a leaf points to itself twice, so a fixed number of
-    descent steps (the deepest tree's depth) lands every tree on its leaf without branching.
+    left and right child of node ``i``, and a leaf points to itself twice; ``n_levels`` descent
+    steps (the deepest tree's depth) land every tree on its leaf, and bound the descent of any
+    arrays, however malformed.
     ``leaf_path`` holds, per leaf, its depth plus ``c(leaf samples) - 1``: the tree's path length.
     """
 
@@ -54,27 +54,6 @@ class CompactIsolationForest:
     n_features: int
     denominator: float
     offset: float
-    # Slot layout for descent: slot 2i + d is node i heading left (d = 0) or right (d = 1), so a
-    # step is ``slot = next_slot[slot + (x[slot_feature[slot]] > slot_threshold[slot])]`` with no
-    # multiply. Derived from the fields above; never stored.
-    _next_slot: np.ndarray = field(init=False, repr=False)
-    _slot_feature: np.ndarray = field(init=False, repr=False)
-    _slot_threshold: np.ndarray = field(init=False, repr=False)
-    _slot_nan_right: np.ndarray = field(init=False, repr=False)
-    _slot_leaf_path: np.ndarray = field(init=False, repr=False)
-    _root_slots: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        derived = {
-            "_next_slot": 2 * self.children,
-            "_slot_feature": np.repeat(self.feature, 2),
-            "_slot_threshold": np.repeat(self.threshold, 2),
-            "_slot_nan_right": np.repeat(~self.nan_go_left, 2),
-            "_slot_leaf_path": np.repeat(self.leaf_path, 2),
-            "_root_slots": 2 * self.roots,
-        }
-        for name, value in derived.items():
-            object.__setattr__(self, name, value)
 
     @classmethod
     def from_sklearn(cls, estimator: Any) -> CompactIsolationForest:
@@ -128,56 +107,32 @@ class CompactIsolationForest:
     def n_trees(self) -> int:
         return int(self.roots.shape[0])
 
-    def _as_float32(self, x: np.ndarray, ndim: int) -> np.ndarray:
-        # scikit-learn casts inputs to float32 before descending; compare the same values.
-        values = np.asarray(x, dtype=np.float32).astype(np.float64)
-        if values.ndim != ndim or values.shape[-1] != self.n_features:
-            raise ValueError(f"X: expected {self.n_features} feature column(s), got shape {values.shape}")
-        return values
-
-    def _to_score(self, total_path: np.ndarray | float) -> np.ndarray:
-        if self.denominator == 0.0:
-            # One training sample: scikit-learn fixes the normalised depth at 1, a score of -0.5.
-            return -(2 ** -np.ones_like(np.asarray(total_path, dtype=np.float64)))
-        return -(2 ** (-np.divide(total_path, self.denominator)))
+    def _checked(self, x: np.ndarray, ndim: int) -> np.ndarray:
+        rows = np.asarray(x, dtype=np.float64)
+        if rows.ndim != ndim or rows.shape[-1] != self.n_features:
+            raise ValueError(f"X: expected {self.n_features} feature column(s), got shape {rows.shape}")
+        return rows.reshape(-1, self.n_features)
 
     def score_one(self, x: np.ndarray) -> float:
         """``score_samples`` of a single row (1-D array of ``n_features`` values)."""
-        row = self._as_float32(x, 1)
-        next_slot, feature, threshold = self._next_slot, self._slot_feature, self._slot_threshold
-        slot = self._root_slots
-        if np.isnan(row).any():
-            for _ in range(self.n_levels):
-                value = row[feature[slot]]
-                right = np.where(np.isnan(value), self._slot_nan_right[slot], value > threshold[slot])
-                slot = next_slot[slot + right]
-        else:
-            for _ in range(self.n_levels):
-                slot = next_slot[slot + (row[feature[slot]] > threshold[slot])]
-        return float(self._to_score(self._slot_leaf_path[slot].sum()))
+        return float(self._scores(self._checked(x, 1))[0])
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """Opposite of the isolation anomaly score per row, exactly as scikit-learn defines it."""
-        rows = self._as_float32(x, 2)
-        out = np.empty(rows.shape[0])
-        for start in range(0, rows.shape[0], _CHUNK_ROWS):
-            out[start : start + _CHUNK_ROWS] = self._score_chunk(rows[start : start + _CHUNK_ROWS])
-        return out
+        return self._scores(self._checked(x, 2))
 
-    def _score_chunk(self, rows: np.ndarray) -> np.ndarray:
-        n = rows.shape[0]
-        flat = rows.T.ravel()
-        column_base = np.arange(n, dtype=np.int64)[None, :]
-        slot = np.repeat(self._root_slots[:, None], n, axis=1)
-        has_nan = bool(np.isnan(rows).any())
-        for _ in range(self.n_levels):
-            value = flat[self._slot_feature[slot] * n + column_base]
-            right = value > self._slot_threshold[slot]
-            if has_nan:
-                right = np.where(np.isnan(value), self._slot_nan_right[slot], right)
-            slot = self._next_slot[slot + right]
-        # Trees are summed one after another, in the same order scikit-learn accumulates them.
-        return self._to_score(np.add.reduce(self._slot_leaf_path[slot], axis=0))
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        return isolation_scores(
+            np.ascontiguousarray(rows),
+            self.roots,
+            self.children,
+            self.feature,
+            self.threshold,
+            self.nan_go_left,
+            self.leaf_path,
+            self.n_levels,
+            self.denominator,
+        )
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """``score_samples - offset_``: negative for outliers, as in scikit-learn."""

@@ -1,16 +1,16 @@
 """Model features per symbol and bar, shared by the batch pipeline and the decision service.
 
 Every feature depends only on a bounded trailing window of bars (``LOOKBACK_BARS``), and every
-windowed statistic is summed window-locally (``windows.trailing_sums``: each window from its own
+windowed statistic is summed window-locally (``feature_kernel``: each window from its own
 values, never a running sum). That is what lets ``features_for_last_rows``, given only the last
 bars, return bit for bit the batch values: serving and training see the same numbers, because
-both call the one kernel here, ``feature_values``. For the same reason the exponential averages
+both call the one kernel here, ``feature_matrix_values``. For the same reason the exponential averages
 of MACD are truncated to a fixed window, and RSI uses simple averages (Cutler's RSI) rather than
 Wilder's infinitely long recursion.
 
-The kernel is NumPy on whole columns: a polars query costs ~0.1 ms before it computes anything,
-which a sub-millisecond decision cannot afford, and on the batch table the doubling sums are as
-fast as polars' rolling kernels. Polars still sorts the bars and joins the signals.
+The kernel is compiled (numba) over NumPy columns: a polars query costs ~0.1 ms before it
+computes anything, which a sub-millisecond decision cannot afford. Polars still sorts the bars
+and joins the signals.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 import polars as pl
 
 from nexus_assets.ml.bars import BAR_COLUMNS
-from nexus_assets.ml.windows import tail, trailing_sums, weight_sum
+from nexus_assets.ml.feature_kernel import feature_rows
+from nexus_assets.ml.windows import weight_sum
 
 RETURN_HORIZONS: tuple[int, ...] = (1, 5, 21)
 VOL_WINDOW = 21
@@ -68,7 +69,7 @@ _SIDE_DIRECTION = {"buy": 1.0, "sell": -1.0, "flat": 0.0}
 _GK_CLOSE_WEIGHT = 2.0 * math.log(2.0) - 1.0
 _PARKINSON_SCALE = 4.0 * math.log(2.0)
 _BLOCK_ROWS = 8192
-"""Rows per kernel call on a batch: large enough to amortise the calls, small enough to stay in cache."""
+"""Rows per kernel call on a batch: small enough that a block's columns and doubling levels stay in cache."""
 _ROUNDING = 1e-12
 """A window variance below this fraction of its mean square is rounding noise: the values are equal."""
 _OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -83,91 +84,61 @@ def _decay(span: int) -> float:
     return 1.0 - 2.0 / (span + 1.0)
 
 
-def _truncated_ema(values: np.ndarray, span: int) -> np.ndarray:
-    """EMA (adjusted weights) over the last ``2 * span`` values only, newest weighted most."""
-    window, decay = _ema_window(span), _decay(span)
-    return trailing_sums(values, window, decay) / weight_sum(window, decay)
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_NO_SIGNALS = np.zeros(0)
+_HORIZONS = np.array(RETURN_HORIZONS, dtype=np.int64)
+_SIGNAL_WINDOWS = np.array(SIGNAL_WINDOWS, dtype=np.int64)
+_EMA_SPANS = (MACD_FAST, MACD_SLOW, MACD_SIGNAL)
+_EMA_DECAYS = np.array([_decay(span) for span in _EMA_SPANS])
+_EMA_WEIGHTS = np.array([weight_sum(_ema_window(span), _decay(span)) for span in _EMA_SPANS])
 
 
-def _sample_std(sums: np.ndarray, squares: np.ndarray, width: int) -> np.ndarray:
-    """Sample standard deviation of each window from its sum and sum of squares."""
-    variance = (squares - sums * sums / width) / (width - 1)
-    return np.sqrt(np.where(variance > _ROUNDING * (squares / width), variance, 0.0))
+def feature_matrix_values(
+    bars: dict[str, np.ndarray], rows: int, signals: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """``FEATURE_COLUMNS`` for the newest ``rows`` bars of one bar column set: a (features x rows) array.
+
+    One contiguous row per feature, so a column of the feature table is a view, not a copy.
+
+    ``bars`` holds float64 ``open``, ``high``, ``low``, ``close`` and ``volume`` (missing volume
+    as 0) with at least ``rows + LOOKBACK_BARS - 1`` values, oldest first; ``signals`` the
+    per-bar ``sig_net`` and ``sig_n`` (none means zero). Windows run over the whole column, so
+    rows whose lookback reaches into another symbol are the caller's to drop. The one feature
+    kernel (``feature_kernel.feature_rows``): batch and serving both call it.
+    """
+    close = bars["close"]
+    if rows < 1 or close.shape[0] < rows + LOOKBACK_BARS - 1:
+        raise ValueError(f"bars: {close.shape[0]} bars cannot give {rows} complete feature rows")
+    columns = {name: np.ascontiguousarray(bars[name], dtype=np.float64) for name in _PRICE_COLUMNS}
+    return feature_rows(
+        columns["close"],
+        np.log(columns["close"]),
+        np.log(columns["high"] / columns["low"]),
+        np.log(columns["close"] / columns["open"]),
+        np.log1p(columns["volume"]),
+        _NO_SIGNALS if signals is None else np.ascontiguousarray(signals["sig_net"], dtype=np.float64),
+        _NO_SIGNALS if signals is None else np.ascontiguousarray(signals["sig_n"], dtype=np.float64),
+        rows,
+        _HORIZONS,
+        VOL_WINDOW,
+        MOMENTUM_WINDOW,
+        MOMENTUM_SKIP,
+        RSI_WINDOW,
+        *(_ema_window(span) for span in _EMA_SPANS),
+        _EMA_DECAYS,
+        _EMA_WEIGHTS,
+        _SIGNAL_WINDOWS,
+        _GK_CLOSE_WEIGHT,
+        _PARKINSON_SCALE,
+        _ROUNDING,
+    )
 
 
 def feature_values(
     bars: dict[str, np.ndarray], rows: int, signals: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """``FEATURE_COLUMNS`` for the newest ``rows`` rows of one bar column set (oldest first).
-
-    ``bars`` holds float64 ``open``, ``high``, ``low``, ``close`` and ``volume`` (missing volume
-    as 0) with at least ``rows + LOOKBACK_BARS - 1`` values; ``signals`` the per-bar ``sig_net``
-    and ``sig_n`` (none means zero). Windows run over the whole column, so rows whose lookback
-    reaches into another symbol are the caller's to drop. The one feature kernel: batch and
-    serving both call it.
-    """
-    close = bars["close"]
-    if close.shape[0] < rows + LOOKBACK_BARS - 1:
-        raise ValueError(f"bars: {close.shape[0]} bars cannot give {rows} complete feature rows")
-    log_close = np.log(close)
-    hl_range = np.log(bars["high"] / bars["low"])
-    log_co = np.log(close / bars["open"])
-    log_volume = np.log1p(bars["volume"])
-    ret_1 = log_close[1:] - log_close[:-1]
-    change = close[1:] - close[:-1]
-    gk_term = np.maximum(0.5 * np.square(hl_range) - _GK_CLOSE_WEIGHT * np.square(log_co), 0.0)
-    # Aligned on the newest row: entry i of every array below belongs to bar i + 1.
-    per_vol_window = [
-        ret_1,
-        np.square(ret_1),
-        np.square(hl_range[1:]),
-        gk_term[1:],
-        close[1:],
-        log_volume[1:],
-        np.square(log_volume[1:]),
-    ]
-    sums = tail(trailing_sums(np.stack(per_vol_window), VOL_WINDOW), rows)
-    moves = tail(
-        trailing_sums(np.stack([np.maximum(change, 0.0), np.maximum(-change, 0.0)]), RSI_WINDOW), rows
-    )
-    gains, losses = moves[0] / RSI_WINDOW, moves[1] / RSI_WINDOW
-    signal_rows = rows + _ema_window(MACD_SIGNAL) - 1
-    macd_close = tail(close, signal_rows)
-    macd = (
-        tail(_truncated_ema(close, MACD_FAST), signal_rows)
-        - tail(_truncated_ema(close, MACD_SLOW), signal_rows)
-    ) / macd_close
-    macd_signal = _truncated_ema(macd, MACD_SIGNAL)
-    last_close, last_volume = tail(close, rows), tail(log_volume, rows)
-    volume_std = _sample_std(sums[5], sums[6], VOL_WINDOW)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        volume_z = np.where(volume_std > 0, (last_volume - sums[5] / VOL_WINDOW) / volume_std, 0.0)
-        rsi = np.where(gains + losses > 0, 100.0 * gains / (gains + losses), 50.0)
-    values = {
-        **{f"ret_{h}": tail(log_close, rows) - tail(log_close[:-h], rows) for h in RETURN_HORIZONS},
-        f"rv_{VOL_WINDOW}": _sample_std(sums[0], sums[1], VOL_WINDOW),
-        f"parkinson_{VOL_WINDOW}": np.sqrt(sums[2] / VOL_WINDOW / _PARKINSON_SCALE),
-        f"garman_klass_{VOL_WINDOW}": np.sqrt(sums[3] / VOL_WINDOW),
-        "hl_range": tail(hl_range, rows),
-        f"mom_{MOMENTUM_WINDOW}_{MOMENTUM_SKIP}": tail(log_close[:-MOMENTUM_SKIP], rows)
-        - tail(log_close[:-MOMENTUM_WINDOW], rows),
-        f"ma_gap_{VOL_WINDOW}": last_close / (sums[4] / VOL_WINDOW) - 1.0,
-        f"rsi_{RSI_WINDOW}": rsi,
-        "macd": tail(macd, rows),
-        "macd_signal": macd_signal,
-        "macd_hist": tail(macd, rows) - macd_signal,
-        f"volume_z_{VOL_WINDOW}": volume_z,
-    }
-    count = max(SIGNAL_WINDOWS)
-    if signals is None:
-        # No signals: every window sum is exactly zero, as the batch computes it for a quiet symbol.
-        zeros = np.zeros(rows)
-        values.update({f"sig_net_{w}": zeros for w in SIGNAL_WINDOWS}, **{f"sig_count_{count}": zeros})
-    else:
-        for w in SIGNAL_WINDOWS:
-            values[f"sig_net_{w}"] = tail(trailing_sums(signals["sig_net"], w), rows)
-        values[f"sig_count_{count}"] = tail(trailing_sums(signals["sig_n"], count), rows)
-    return {name: values[name] for name in FEATURE_COLUMNS}
+    """``feature_matrix_values`` as one array per name of ``FEATURE_COLUMNS``."""
+    return dict(zip(FEATURE_COLUMNS, feature_matrix_values(bars, rows, signals), strict=True))
 
 
 def _signal_events(signals: pl.DataFrame | pl.LazyFrame, bars: pl.LazyFrame) -> pl.LazyFrame:
@@ -270,23 +241,21 @@ def _features_of_sorted(
     columns = {name: _float_column(ordered, name) for name in ("open", "high", "low", "close", "volume")}
     events = _signal_columns(ordered, signals)
     if rows <= _BLOCK_ROWS:
-        values = feature_values(columns, rows, events)
+        matrix = feature_matrix_values(columns, rows, events)
     else:
-        # Blocks of rows that fit in cache; window-local sums make the split invisible in the values.
-        out = np.empty((len(FEATURE_COLUMNS), rows))
+        # Blocks bound the kernel's work arrays; window-local sums make the split invisible in the values.
+        matrix = np.empty((len(FEATURE_COLUMNS), rows))
         first = ordered.height - rows
         for begin in range(0, rows, _BLOCK_ROWS):
             count = min(_BLOCK_ROWS, rows - begin)
             end = first + begin + count
             start = end - count - LOOKBACK_BARS + 1
-            block = feature_values(
+            matrix[:, begin : begin + count] = feature_matrix_values(
                 {name: values[start:end] for name, values in columns.items()},
                 count,
                 None if events is None else {name: values[start:end] for name, values in events.items()},
             )
-            for i, name in enumerate(FEATURE_COLUMNS):
-                out[i, begin : begin + count] = block[name]
-        values = dict(zip(FEATURE_COLUMNS, out, strict=True))
+    values = dict(zip(FEATURE_COLUMNS, matrix, strict=True))
     newest = ordered.slice(ordered.height - rows)
     return pl.DataFrame(
         {
@@ -340,7 +309,7 @@ def features_for_last_rows(
     """Features of each symbol's newest ``rows`` bars from a trailing window (the serving path).
 
     Needs ``LOOKBACK_BARS + rows - 1`` bars per symbol. Equal, bit for bit, to the rows
-    ``compute_features`` gives for those bars on the full history: both run ``feature_values``
+    ``compute_features`` gives for those bars on the full history: both run ``feature_matrix_values``
     and every value depends only on its own window.
     """
     if rows < 1:

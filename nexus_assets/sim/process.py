@@ -85,6 +85,21 @@ def stop_process(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None
         process.wait(timeout=grace_s)
 
 
+def spawn_detached(
+    args: Sequence[str], *, log: IO[bytes], env: Mapping[str, str], cwd: str | os.PathLike[str]
+) -> subprocess.Popen[bytes]:
+    """A service process in its own session (a signal to its group reaches all it spawns), output to ``log``."""
+    return subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @contextmanager
 def running_process(
     args: Sequence[str],

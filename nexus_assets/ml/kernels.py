@@ -1,0 +1,34 @@
+"""Load (or compile, the first time) every numba kernel before the first request needs it.
+
+A kernel compiles on its first call: about a second each without the on-disk cache. A
+service calls ``warm_up`` at start-up so that no decision pays for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nexus_assets.ml.features import LOOKBACK_BARS, feature_matrix_values
+from nexus_assets.ml.forest_kernel import isolation_scores
+from nexus_assets.ml.windows import trailing_sums
+
+
+def warm_up() -> None:
+    """Run each kernel once on tiny inputs of the types the real calls use."""
+    prices = np.linspace(100.0, 101.0, LOOKBACK_BARS)
+    bars = {"open": prices, "high": prices * 1.01, "low": prices * 0.99, "close": prices, "volume": prices}
+    feature_matrix_values(bars, 1)
+    feature_matrix_values(bars, 1, {"sig_net": np.zeros(LOOKBACK_BARS), "sig_n": np.zeros(LOOKBACK_BARS)})
+    trailing_sums(prices, 2)
+    leaf = np.zeros(1, dtype=np.int64)
+    isolation_scores(
+        np.zeros((1, 1)),
+        leaf,
+        np.zeros(2, dtype=np.int64),
+        leaf,
+        np.zeros(1),
+        np.ones(1, dtype=bool),
+        np.ones(1),
+        0,
+        1.0,
+    )
