@@ -36,6 +36,19 @@ query ($filter: RunsFilter) {
   runsOrError(filter: $filter) { ... on Runs { results { runId jobName status creationTime } } }
 }
 """
+SCHEDULE_STATE = """
+query ($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) { ... on Schedule { scheduleState { id status } } }
+}
+"""
+STOP_SCHEDULE = """
+mutation ($id: String!) {
+  stopRunningSchedule(id: $id) {
+    __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message }
+  }
+}
+"""
+CLOCK_SCHEDULES = ("market_data_schedule", "model_training_schedule")
 UNFINISHED = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
 
 
@@ -55,6 +68,17 @@ def _runs(dagster_url: str, **filter_: Any) -> list[dict[str, Any]]:
 
 def _sensor_runs(dagster_url: str) -> list[dict[str, Any]]:
     return _runs(dagster_url, tags=[{"key": "dagster/sensor_name", "value": "lona_signal_sensor"}])
+
+
+def _stop_schedule(dagster_url: str, name: str) -> None:
+    selector = {
+        "repositoryLocationName": "trade_nexus",
+        "repositoryName": "__repository__",
+        "scheduleName": name,
+    }
+    state = _graphql(dagster_url, SCHEDULE_STATE, {"selector": selector})["scheduleOrError"]["scheduleState"]
+    result = _graphql(dagster_url, STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
+    assert result.get("scheduleState", {}).get("status") == "STOPPED", result
 
 
 def _wait_until_idle(dagster_url: str, quiet_s: float, timeout_s: float) -> None:
@@ -126,6 +150,10 @@ def test_make_run_end_to_end(isolated_state: Path):
         assert f"Dagster UI:         {dagster_url}" in up.stdout
         assert serving_url in up.stdout
         run_id = up.stdout.split(f"{dagster_url}/runs/")[1].split()[0]
+        # The wall-clock schedules (weekday market refresh, Saturday 06:00 UTC retraining) are not
+        # under test; one firing mid-test would compete with the signal path for the 2 cores.
+        for schedule in CLOCK_SCHEDULES:
+            _stop_schedule(dagster_url, schedule)
         deadline, status = time.monotonic() + 400, "QUEUED"
         while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
             time.sleep(2)
