@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import psycopg
@@ -73,7 +73,33 @@ def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
     raise ValueError(f"unsupported audit database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
-class SqliteSink:
+class _ReconnectingSink:
+    """Connects lazily; after any failure drops the connection, so the next write reconnects and re-migrates."""
+
+    _conn: sqlite3.Connection | psycopg.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection | psycopg.Connection:
+        raise NotImplementedError
+
+    def _insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
+        raise NotImplementedError
+
+    def write(self, rows: Sequence[AuditRow]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._insert(self._conn, rows)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+class SqliteSink(_ReconnectingSink):
     _DDL = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             decision_id TEXT PRIMARY KEY,
@@ -95,7 +121,6 @@ class SqliteSink:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
-        self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,27 +136,15 @@ class SqliteSink:
             raise
         return conn
 
-    def write(self, rows: Sequence[AuditRow]) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
-        stored = [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows]
-        try:
-            with self._conn:
-                self._conn.executemany(self._INSERT, stored)
-        except BaseException:
-            self.close()
-            raise
+    def _insert(self, conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
+        with conn:
+            conn.executemany(self._INSERT, [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows])
 
     def redact(self, text: str) -> str:
         return text
 
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
 
-
-class PostgresSink:
+class PostgresSink(_ReconnectingSink):
     """Rows in ``decision_audit`` (request and response as JSONB), in ``schema`` when one is given.
 
     Without ``schema`` the table goes where the connection's ``search_path`` points, so
@@ -165,7 +178,6 @@ class PostgresSink:
         self._connect_timeout_s = connect_timeout_s
         self._password = conninfo_to_dict(url).get("password") or ""
         self.description = mask_url(url) + (f" (schema {schema})" if schema else "")
-        self._conn: psycopg.Connection | None = None
 
     def _connect(self) -> psycopg.Connection:
         conn = psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
@@ -184,20 +196,9 @@ class PostgresSink:
             raise
         return conn
 
-    def write(self, rows: Sequence[AuditRow]) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
-        try:
-            with self._conn.transaction(), self._conn.cursor() as cursor:
-                cursor.executemany(self._INSERT, rows)
-        except BaseException:
-            self.close()
-            raise
+    def _insert(self, conn: psycopg.Connection, rows: Sequence[AuditRow]) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(self._INSERT, rows)
 
     def redact(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text
-
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()

@@ -14,13 +14,7 @@ import math
 import numba
 import numpy as np
 
-from nexus_assets.ml.windows import window_sums
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _newest_sums(values: np.ndarray, width: int, decay: float, count: int) -> np.ndarray:
-    """The ``count`` newest window sums; only the values those windows reach are read."""
-    return window_sums(values[values.shape[0] - count - width + 1 :], width, decay)
+from nexus_assets.ml.windows import newest_window_sums, window_sums
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -82,28 +76,30 @@ def feature_rows(
     gk_term = np.maximum(0.5 * (hl * hl) - gk_close_weight * (log_co * log_co), 0.0)
     w = vol_window
     rv = _sample_std(
-        _newest_sums(ret_1, w, 1.0, rows), _newest_sums(ret_1 * ret_1, w, 1.0, rows), w, rounding
+        newest_window_sums(ret_1, w, 1.0, rows), newest_window_sums(ret_1 * ret_1, w, 1.0, rows), w, rounding
     )
-    parkinson = np.sqrt(_newest_sums(hl * hl, w, 1.0, rows) / w / parkinson_scale)
-    garman_klass = np.sqrt(_newest_sums(gk_term, w, 1.0, rows) / w)
-    mean_close = _newest_sums(close, w, 1.0, rows) / w
-    gain = _newest_sums(gains, rsi_window, 1.0, rows) / rsi_window
-    loss = _newest_sums(losses, rsi_window, 1.0, rows) / rsi_window
+    parkinson = np.sqrt(newest_window_sums(hl * hl, w, 1.0, rows) / w / parkinson_scale)
+    garman_klass = np.sqrt(newest_window_sums(gk_term, w, 1.0, rows) / w)
+    mean_close = newest_window_sums(close, w, 1.0, rows) / w
+    gain = newest_window_sums(gains, rsi_window, 1.0, rows) / rsi_window
+    loss = newest_window_sums(losses, rsi_window, 1.0, rows) / rsi_window
     macd_count = rows + ema_signal - 1
-    fast = _newest_sums(close, ema_fast, decays[0], macd_count) / weights[0]
-    slow = _newest_sums(close, ema_slow, decays[1], macd_count) / weights[1]
+    fast = newest_window_sums(close, ema_fast, decays[0], macd_count) / weights[0]
+    slow = newest_window_sums(close, ema_slow, decays[1], macd_count) / weights[1]
     macd = (fast - slow) / close[n - macd_count :]
     signal = window_sums(macd, ema_signal, decays[2]) / weights[2]
-    volume_sum = _newest_sums(log_volume, w, 1.0, rows)
-    volume_std = _sample_std(volume_sum, _newest_sums(log_volume * log_volume, w, 1.0, rows), w, rounding)
+    volume_sum = newest_window_sums(log_volume, w, 1.0, rows)
+    volume_std = _sample_std(
+        volume_sum, newest_window_sums(log_volume * log_volume, w, 1.0, rows), w, rounding
+    )
     has_signals = sig_net.shape[0] > 0
     n_signal = signal_windows.shape[0]
     count_window = signal_windows.max()
     signal_sums = np.zeros((n_signal + 1, rows))
     if has_signals:
         for k in range(n_signal):
-            signal_sums[k] = _newest_sums(sig_net, signal_windows[k], 1.0, rows)
-        signal_sums[n_signal] = _newest_sums(sig_n, count_window, 1.0, rows)
+            signal_sums[k] = newest_window_sums(sig_net, signal_windows[k], 1.0, rows)
+        signal_sums[n_signal] = newest_window_sums(sig_n, count_window, 1.0, rows)
     n_horizons = horizons.shape[0]
     out = np.empty((n_horizons + 11 + n_signal + 1, rows))
     for j in range(rows):

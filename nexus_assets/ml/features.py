@@ -134,13 +134,6 @@ def feature_matrix_values(
     )
 
 
-def feature_values(
-    bars: dict[str, np.ndarray], rows: int, signals: dict[str, np.ndarray] | None = None
-) -> dict[str, np.ndarray]:
-    """``feature_matrix_values`` as one array per name of ``FEATURE_COLUMNS``."""
-    return dict(zip(FEATURE_COLUMNS, feature_matrix_values(bars, rows, signals), strict=True))
-
-
 def _signal_events(signals: pl.DataFrame | pl.LazyFrame, bars: pl.LazyFrame) -> pl.LazyFrame:
     """Per symbol and bar: net signed strength and count of signals first visible at that bar.
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from nexus_assets.ml.features import LOOKBACK_BARS, feature_matrix_values
 from nexus_assets.ml.forest_kernel import isolation_scores
-from nexus_assets.ml.windows import trailing_sums
+from nexus_assets.ml.windows import newest_window_sums
 
 
 def warm_up() -> None:
@@ -19,7 +19,7 @@ def warm_up() -> None:
     bars = {"open": prices, "high": prices * 1.01, "low": prices * 0.99, "close": prices, "volume": prices}
     feature_matrix_values(bars, 1)
     feature_matrix_values(bars, 1, {"sig_net": np.zeros(LOOKBACK_BARS), "sig_n": np.zeros(LOOKBACK_BARS)})
-    trailing_sums(prices, 2)
+    newest_window_sums(prices, 2, 1.0, 1)
     leaf = np.zeros(1, dtype=np.int64)
     isolation_scores(
         np.zeros((1, 1)),

@@ -1,7 +1,7 @@
 """Volatility-model inputs per symbol and bar, shared by training, the CLI and serving.
 
 A bar's inputs use only that bar and the ``VOL_LOOKBACK_BARS - 1`` bars before it, and every
-windowed mean is summed window-locally (``windows.trailing_sums``), so ``inputs_for_last_bar``
+windowed mean is summed window-locally (``windows.window_sums``), so ``inputs_for_last_bar``
 on a trailing window returns bit for bit the batch row: both run the one kernel, ``input_values``
 (NumPy, so that serving one bar costs microseconds rather than a polars query).
 
@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from nexus_assets.ml.bars import BAR_COLUMNS, PRICE_COLUMNS, validate_bars
-from nexus_assets.ml.windows import tail, trailing_sums
+from nexus_assets.ml.windows import newest_window_sums, tail
 
 SHORT_WINDOW = 5
 LONG_WINDOW = 22
@@ -82,8 +82,8 @@ def input_values(bars: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray
     return {
         "ret_1": tail(ret_1, rows),
         "var_1": tail(var_1, rows),
-        f"var_{SHORT_WINDOW}": tail(trailing_sums(var_1, SHORT_WINDOW), rows) / SHORT_WINDOW,
-        f"var_{LONG_WINDOW}": tail(trailing_sums(var_1, LONG_WINDOW), rows) / LONG_WINDOW,
+        f"var_{SHORT_WINDOW}": newest_window_sums(var_1, SHORT_WINDOW, 1.0, rows) / SHORT_WINDOW,
+        f"var_{LONG_WINDOW}": newest_window_sums(var_1, LONG_WINDOW, 1.0, rows) / LONG_WINDOW,
     }
 
 

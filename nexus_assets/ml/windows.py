@@ -17,31 +17,31 @@ import numba
 import numpy as np
 
 
-def trailing_sums(values: np.ndarray, width: int, decay: float = 1.0) -> np.ndarray:
-    """Sums of every run of ``width`` consecutive values along the last axis, oldest first.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def newest_window_sums(values: np.ndarray, width: int, decay: float, count: int) -> np.ndarray:
+    """The ``count`` newest ``window_sums`` (fewer when the values cannot fill them).
 
-    Output ``i`` covers ``values[..., i : i + width]``, each value weighted by ``decay ** age``
-    (age 0 for the newest of the run), so ``decay=1`` gives plain sums and ``decay < 1`` the
-    numerator of a truncated exponential average. The last axis shrinks by ``width - 1``.
+    Only the values those windows reach are read, so a short serving window and a batch block
+    cost what they return.
     """
-    if width < 1:
-        raise ValueError(f"width: must be at least 1, got {width}")
-    rows = np.ascontiguousarray(values, dtype=np.float64)
-    flat = rows.reshape(-1, rows.shape[-1])
-    sums = np.empty((flat.shape[0], max(flat.shape[1] - width + 1, 0)))
-    for r in range(flat.shape[0]):
-        sums[r] = window_sums(flat[r], width, float(decay))
-    return sums.reshape((*rows.shape[:-1], sums.shape[-1]))
+    start = max(values.shape[0] - count - width + 1, 0)
+    return window_sums(values[start:], width, decay)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def window_sums(values: np.ndarray, width: int, decay: float) -> np.ndarray:
-    """``trailing_sums`` of one column, by doubling: the kernel every windowed statistic uses.
+    """Sums of every run of ``width`` consecutive values, oldest first, by doubling.
+
+    Output ``i`` covers ``values[i : i + width]``, each value weighted by ``decay ** age`` (age 0
+    for the newest of the run), so ``decay=1`` gives plain sums and ``decay < 1`` the numerator
+    of a truncated exponential average. The kernel every windowed statistic uses.
 
     Level ``2p`` is ``decay**p * (level p) + (level p shifted by p)``, and a width is the sum of
     its binary digits, so every window gets the same operations in the same order wherever it
     sits, and costs about ``log2(width)`` steps rather than ``width``.
     """
+    if width < 1:
+        raise ValueError("width: must be at least 1")
     n = values.shape[0]
     count = n - width + 1
     if count <= 0:
@@ -77,7 +77,7 @@ def _doubled(level: np.ndarray, step: int, factor: float) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def weight_sum(width: int, decay: float = 1.0) -> float:
-    """Sum of the weights ``trailing_sums`` applies to one window, to turn sums into means.
+    """Sum of the weights ``window_sums`` applies to one window, to turn sums into means.
 
     Cached: a few (width, decay) pairs recur on every call of the feature kernels.
     """

@@ -43,6 +43,12 @@ class LlmSession:
         """Send queued traces before the run's process may exit."""
         self.tracing.flush()
 
+    def __enter__(self) -> LlmSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 class GrokResource(dg.ConfigurableResource):
     """Model, timeouts, retries, the per-run budget and the answer cache."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lona_stand_in_helpers import quick_gateway, sim_controls
 
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.parquet_io import ParquetIOManager
@@ -29,21 +30,13 @@ def lona_process() -> Iterator[LonaStandIn]:
 @pytest.fixture
 def lona_faults(lona_process: LonaStandIn) -> Iterator[httpx.Client]:
     """The stand-in's fault controls, disarmed again after the test."""
-    with httpx.Client(base_url=lona_process.root_url, timeout=10.0) as control:
+    with sim_controls(lona_process) as control:
         yield control
-        control.delete("/_sim/faults").raise_for_status()
 
 
 @pytest.fixture
 def lona_gateway(lona_process: LonaStandIn) -> LonaGateway:
-    return LonaGateway(
-        base_url=lona_process.base_url,
-        token=lona_process.token,
-        user_id=lona_process.user_id,
-        max_attempts=2,
-        backoff_base_s=0.01,
-        timeout_s=5.0,
-    )
+    return quick_gateway(lona_process)
 
 
 @pytest.fixture

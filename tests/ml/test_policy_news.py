@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from policy_signals import CONFIG, DAILY_TARGET, signal_context
 
 from nexus_assets.ml.news_inputs import UNREVIEWED_SCALE, latest_sentiment, reviewed_signals
-from nexus_assets.ml.policy import Action, PolicyConfig, SignalContext, decide
+from nexus_assets.ml.policy import Action, decide
 from nexus_assets.ml.risk_gate import ReasonCode, RiskState
-
-CONFIG = PolicyConfig()
-DAILY_TARGET = 0.10 / math.sqrt(252)
-
-
-def _signal(**changes) -> SignalContext:
-    base = SignalContext(
-        symbol="AAPL", side="buy", strength=0.5, predicted_return=0.001, volatility=0.02, anomaly_score=0.2
-    )
-    return replace(base, **changes)
 
 
 def test_without_news_or_review_the_decision_is_unchanged():
-    plain = decide(_signal(), CONFIG, RiskState())
-    calm = decide(_signal(sentiment=-0.2, sentiment_shock=False), CONFIG, RiskState())
+    plain = decide(signal_context(), CONFIG, RiskState())
+    calm = decide(signal_context(sentiment=-0.2, sentiment_shock=False), CONFIG, RiskState())
     assert calm == plain and plain.action is Action.EXECUTE
 
 
 def test_a_shock_against_the_signal_halves_it_with_a_reason():
-    decision = decide(_signal(sentiment=-0.7, sentiment_shock=True), CONFIG, RiskState())
+    decision = decide(signal_context(sentiment=-0.7, sentiment_shock=True), CONFIG, RiskState())
     assert decision.action is Action.REDUCE
     assert decision.reason_codes == (ReasonCode.SENTIMENT_SHOCK,)
     assert decision.target_weight == pytest.approx(0.5 * 0.5 * DAILY_TARGET / 0.02)
@@ -39,34 +29,34 @@ def test_a_shock_against_the_signal_halves_it_with_a_reason():
 
 
 def test_a_shock_in_the_signals_direction_is_only_annotated():
-    decision = decide(_signal(sentiment=0.7, sentiment_shock=True), CONFIG, RiskState())
-    plain = decide(_signal(), CONFIG, RiskState())
+    decision = decide(signal_context(sentiment=0.7, sentiment_shock=True), CONFIG, RiskState())
+    plain = decide(signal_context(), CONFIG, RiskState())
     assert decision.action is Action.EXECUTE and decision.target_weight == plain.target_weight
     assert decision.reason_codes == (ReasonCode.SENTIMENT_SHOCK,)
 
 
 def test_a_cautious_review_scales_and_a_block_rejects_new_risk():
     cautious = decide(
-        _signal(review_scale=0.5, review_note="caution by rules: 15 trades"), CONFIG, RiskState()
+        signal_context(review_scale=0.5, review_note="caution by rules: 15 trades"), CONFIG, RiskState()
     )
     assert cautious.action is Action.REDUCE
     assert cautious.target_weight == pytest.approx(0.25 * DAILY_TARGET / 0.02)
     assert cautious.reason_codes == (ReasonCode.STRATEGY_REVIEW,)
     assert "15 trades" in cautious.reasons[0]
-    blocked = decide(_signal(review_scale=0.0), CONFIG, RiskState())
+    blocked = decide(signal_context(review_scale=0.0), CONFIG, RiskState())
     assert blocked.action is Action.REJECT
     assert blocked.reason_codes == (ReasonCode.STRATEGY_REVIEW, ReasonCode.WEAK_SIGNAL)
 
 
 def test_a_blocked_strategys_exit_still_closes_the_position():
-    decision = decide(_signal(side="flat", current_weight=0.1, review_scale=0.0), CONFIG, RiskState())
+    decision = decide(signal_context(side="flat", current_weight=0.1, review_scale=0.0), CONFIG, RiskState())
     assert (decision.action, decision.target_weight) == (Action.EXECUTE, 0.0)
 
 
 @pytest.mark.parametrize("changes", [{"sentiment": 1.5}, {"sentiment": math.nan}, {"review_scale": 1.2}])
 def test_out_of_range_news_inputs_are_refused(changes):
     with pytest.raises(ValueError, match=r"sentiment|review_scale"):
-        _signal(**changes)
+        signal_context(**changes)
 
 
 T = datetime(2026, 3, 2, 21, tzinfo=UTC)

@@ -39,19 +39,16 @@ def strategy_reviews(
     from nexus_assets.ml.strategy_review_prompt import REVIEW_PROMPT_VERSION
     from nexus_assets.ml.strategy_review_schema import ReviewAnswer
 
-    session = grok.open_session(
+    with grok.open_session(
         context,
         prompt_version=REVIEW_PROMPT_VERSION,
         schema_name="strategy_review",
         schema=ReviewAnswer.model_json_schema(),
-    )
-    try:
+    ) as session:
         reviewer = StrategyReviewer(
             session.caller, session.cache, model=session.model, offline_reason=session.offline_reason
         )
         reviews = reviewer.review(lona_strategies)
-    finally:
-        session.close()
     verdicts = dict(reviews.group_by("verdict").len().sort("verdict").iter_rows())
     context.log.info(f"reviewed {reviews.height} strategies: {verdicts}")
     return dg.Output(

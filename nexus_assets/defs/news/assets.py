@@ -70,13 +70,12 @@ def headline_sentiment(
     from nexus_assets.ml.sentiment_prompt import PROMPT_VERSION
     from nexus_assets.ml.sentiment_schema import SentimentAnswer
 
-    session = grok.open_session(
+    with grok.open_session(
         context,
         prompt_version=PROMPT_VERSION,
         schema_name="sentiment_batch",
         schema=SentimentAnswer.model_json_schema(),
-    )
-    try:
+    ) as session:
         scorer = SentimentScorer(
             session.caller,
             session.cache,
@@ -85,8 +84,6 @@ def headline_sentiment(
             offline_reason=session.offline_reason,
         )
         scores = scorer.score(news_headlines)
-    finally:
-        session.close()
     fallbacks = scores.filter(pl.col("scorer") != "llm")
     reasons = _counts(
         fallbacks.with_columns(pl.col("fallback_reason").str.split(":").list.first()), "fallback_reason"

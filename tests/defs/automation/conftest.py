@@ -19,6 +19,7 @@ import dagster as dg
 import httpx
 import psycopg
 import pytest
+from lona_stand_in_helpers import quick_gateway, sim_controls
 from psycopg import sql
 
 from nexus_assets.resources.lona import LonaGateway
@@ -90,21 +91,13 @@ def signal_lona() -> Iterator[LonaStandIn]:
 @pytest.fixture
 def sim(signal_lona: LonaStandIn) -> Iterator[httpx.Client]:
     """The stand-in's /_sim controls; faults are disarmed after each test."""
-    with httpx.Client(base_url=signal_lona.root_url, timeout=10.0) as control:
+    with sim_controls(signal_lona) as control:
         yield control
-        control.delete("/_sim/faults").raise_for_status()
 
 
 @pytest.fixture
 def signal_gateway(signal_lona: LonaStandIn) -> LonaGateway:
-    return LonaGateway(
-        base_url=signal_lona.base_url,
-        token=signal_lona.token,
-        user_id=signal_lona.user_id,
-        max_attempts=2,
-        backoff_base_s=0.01,
-        timeout_s=5.0,
-    )
+    return quick_gateway(signal_lona)
 
 
 @pytest.fixture
