@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import uvloop
 
 TOKEN = "bench-token-0123456789abcdef"
 ID_DIGITS = 12
@@ -42,6 +43,18 @@ class LevelResult:
     errors: int
     seconds: float
     latencies: np.ndarray
+    server_cpu_s: float = float("nan")
+    """CPU time of the server's process tree while measured (all workers and threads)."""
+    client_cpu_s: float = float("nan")
+    """CPU time of this load generator while measured: it shares the cores with the server."""
+
+    @property
+    def server_cpu_ms_per_request(self) -> float:
+        return self.server_cpu_s / max(self.requests, 1) * 1e3
+
+    @property
+    def client_cores(self) -> float:
+        return self.client_cpu_s / self.seconds
 
     @property
     def throughput(self) -> float:
@@ -85,14 +98,51 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process and its live descendants, from /proc (Linux)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 async def drive(
-    host: str, port: int, factory: RequestFactory, concurrency: int, warmup: float, duration: float
+    host: str,
+    port: int,
+    factory: RequestFactory,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    server_pid: int | None = None,
 ) -> LevelResult:
     """``concurrency`` connections, each sending its next request as soon as the last is answered."""
     latencies: list[float] = []
     errors = [0]
     start_at = time.perf_counter() + warmup
     stop_at = start_at + duration
+    cpu: dict[str, float] = {}
+
+    def sample(when: str) -> None:
+        cpu[f"client_{when}"] = time.process_time()
+        if server_pid is not None:
+            cpu[f"server_{when}"] = tree_cpu_seconds(server_pid)
+
+    async def sampler() -> None:
+        await asyncio.sleep(max(start_at - time.perf_counter(), 0.0))
+        sample("start")
+        await asyncio.sleep(max(stop_at - time.perf_counter(), 0.0))
+        sample("stop")
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(host, port)
@@ -114,20 +164,39 @@ async def drive(
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return LevelResult(concurrency, len(latencies), errors[0], duration, np.array(latencies))
+    await asyncio.gather(sampler(), *(connection() for _ in range(concurrency)))
+    nan = float("nan")
+    return LevelResult(
+        concurrency,
+        len(latencies),
+        errors[0],
+        duration,
+        np.array(latencies),
+        server_cpu_s=cpu.get("server_stop", nan) - cpu.get("server_start", nan),
+        client_cpu_s=cpu["client_stop"] - cpu["client_start"],
+    )
 
 
 def run_levels(
-    host: str, port: int, factory: RequestFactory, levels: list[int], warmup: float, duration: float
+    host: str,
+    port: int,
+    factory: RequestFactory,
+    levels: list[int],
+    warmup: float,
+    duration: float,
+    server_pid: int | None = None,
 ) -> list[LevelResult]:
+    """Each level on a uvloop event loop: the generator's own CPU per request is about halved."""
     results = []
     for concurrency in levels:
-        result = asyncio.run(drive(host, port, factory, concurrency, warmup, duration))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            result = runner.run(drive(host, port, factory, concurrency, warmup, duration, server_pid))
         results.append(result)
         print(
             f"  c={concurrency:<3d} {result.throughput:8.0f} req/s  p50 {result.percentile(50):7.2f} ms  "
-            f"p99 {result.percentile(99):7.2f} ms  ({result.requests} requests, {result.errors} errors)",
+            f"p99 {result.percentile(99):7.2f} ms  ({result.requests} requests, {result.errors} errors; "
+            f"server {result.server_cpu_ms_per_request:.2f} ms CPU/request, "
+            f"load generator {result.client_cores:.2f} cores)",
             flush=True,
         )
     return results
@@ -190,7 +259,10 @@ def bootstrap(root: Path) -> dict[str, str]:
 
 def print_table(nexus: list[LevelResult], mlflow: list[LevelResult], workers: int) -> None:
     print()
-    print(f"{'server':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6}")
+    print(
+        f"{'server':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6} "
+        f"{'CPU ms/req':>10} {'client cores':>12}"
+    )
     baseline = {r.concurrency: r for r in mlflow}
     for name, results in (
         (f"nexus serve (--workers {workers})", nexus),
@@ -201,7 +273,8 @@ def print_table(nexus: list[LevelResult], mlflow: list[LevelResult], workers: in
             ratio = f"{r.throughput / base.throughput:5.1f}x" if results is nexus and base else ""
             print(
                 f"{name:<30} {r.concurrency:>4} {r.throughput:>9.0f} {r.percentile(50):>8.2f} "
-                f"{r.percentile(99):>8.2f} {r.errors:>7} {ratio:>6}"
+                f"{r.percentile(99):>8.2f} {r.errors:>7} {ratio:>6} {r.server_cpu_ms_per_request:>10.2f} "
+                f"{r.client_cores:>12.2f}"
             )
 
 
@@ -274,7 +347,7 @@ def main() -> None:
         print(f"\nnexus serve --workers {args.workers} (audit log on, as deployed)")
         with running_process(
             command, health_url=f"http://127.0.0.1:{port}/ready", env=nexus_env, startup_timeout_s=180
-        ):
+        ) as server:
             models = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=headers)
             with urllib.request.urlopen(models, timeout=5) as answer:
                 window = int(json.loads(answer.read())["window"])
@@ -285,6 +358,7 @@ def main() -> None:
                 levels,
                 args.warmup,
                 args.duration,
+                server.pid,
             )
 
         mlflow: list[LevelResult] = []
@@ -299,11 +373,13 @@ def main() -> None:
             print(f"\nmlflow models serve -w {args.workers} (predictor only, same feature windows)")
             with running_process(
                 command, health_url=f"http://127.0.0.1:{port}/ping", env=env, startup_timeout_s=180
-            ):
+            ) as server:
                 factory = RequestFactory(
                     "127.0.0.1", port, "/invocations", payloads, {"Content-Type": "application/json"}
                 )
-                mlflow = run_levels("127.0.0.1", port, factory, levels, args.warmup, args.duration)
+                mlflow = run_levels(
+                    "127.0.0.1", port, factory, levels, args.warmup, args.duration, server.pid
+                )
 
         print_table(nexus, mlflow, args.workers)
         check_targets(nexus, mlflow)

@@ -67,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from nexus_serving.settings import get_settings
+    from nexus_serving.workers import serve as serve_workers
 
     try:
         settings = get_settings()
@@ -85,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
     per_worker = str(max(1, (os.cpu_count() or 1) // workers))
     for variable in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, per_worker)
-    uvicorn.run(
+    config = uvicorn.Config(
         "nexus_serving.main:create_app",
         factory=True,
         host=args.host or settings.host,
@@ -97,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         access_log=settings.access_log,
     )
-    return 0
+    return serve_workers(config)
 
 
 def build_parser() -> argparse.ArgumentParser:

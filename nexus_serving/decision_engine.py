@@ -124,7 +124,15 @@ def request_bars(request: DecisionRequest) -> RequestBars:
     """
     bars = request.bars
     milliseconds = np.asarray(_EPOCH_MILLISECONDS.dump_python(bars.timestamp, mode="json"), dtype=np.float64)
-    columns = {"timestamp": np.rint(milliseconds * 1000.0).astype(np.int64)}
+    stamps = np.rint(milliseconds * 1000.0).astype(np.int64)
+    later = stamps[1:] > stamps[:-1]
+    if not later.all():
+        row = int(np.argmin(later)) + 1
+        raise InvalidInputError(
+            ("body", "bars", "timestamp", row),
+            f"bars.timestamp[{row}] is not after bars.timestamp[{row - 1}]: timestamps must strictly increase",
+        )
+    columns = {"timestamp": stamps}
     for name in _VALUE_COLUMNS:
         columns[name] = np.array(getattr(bars, name), dtype=np.float64)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,16 +15,20 @@ from nexus_serving import errors
 from nexus_serving.audit import open_audit_log
 from nexus_serving.body_limit import BodyLimitMiddleware
 from nexus_serving.decision_engine import EngineConfig
+from nexus_serving.direct_route import DirectRoute, direct_route
 from nexus_serving.metrics import MetricsMiddleware
 from nexus_serving.model_store import ModelBundle, load_into
 from nexus_serving.model_watcher import ChampionWatcher
+from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
 from nexus_serving.routers import allocations, decisions, health, metrics, models
+from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-BATCH_PATH = "/v1/decisions/batch"
+DECISION_PATH = "/v1/decisions"
+BATCH_PATH = f"{DECISION_PATH}/batch"
 
 
 def _champion_watcher(services: Services) -> ChampionWatcher | None:
@@ -65,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.store.current is not None:
             bundle = services.store.current
             services.metrics.serving(dict(bundle.champions.versions), bundle.source)
+        # Libraries and models are loaded for good: leave their millions of objects out of the
+        # collector's full passes, which would otherwise stall a request for tens of milliseconds.
+        gc.freeze()
         watcher = _champion_watcher(services)
         if watcher is not None:
             watcher.start()
@@ -84,16 +92,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    app.include_router(health.router)
+    app.include_router(decisions.router)
+    app.include_router(models.router)
+    app.include_router(allocations.router)
+    app.include_router(metrics.router)
+    document_bodies(app, DecisionRequest, BatchRequest)
+    # Innermost of the middlewares: body limit and metrics still see every decision.
+    app.add_middleware(
+        DirectRoute,
+        route=direct_route(decisions.router.routes, DECISION_PATH, "POST"),
+        handlers=app.exception_handlers,
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=lambda path: (
             settings.max_batch_body_bytes if path.startswith(BATCH_PATH) else settings.max_body_bytes
         ),
     )
-    app.include_router(health.router)
-    app.include_router(decisions.router)
-    app.include_router(models.router)
-    app.include_router(allocations.router)
-    app.include_router(metrics.router)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -29,14 +28,9 @@ MAX_BATCH = 1_000
 """Hard ceiling of the schema; the configured `max_batch` (default 256) is checked per request."""
 
 
-def _text_only(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time string with a time zone")
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only), Field(strict=False)]
-"""ISO 8601 text with a zone ("...Z" or "+00:00"); numbers are refused, not read as epochs."""
+Timestamp = AwareDatetime
+"""ISO 8601 text with a zone ("...Z" or "+00:00"). Bodies are validated from JSON text, where a
+strict datetime refuses JSON numbers: a number is never taken for an epoch."""
 Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False)]
 Volume = Annotated[float, Field(ge=0.0, le=MAX_VOLUME, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128)]
@@ -69,17 +63,13 @@ class Bars(StrictModel):
     volume: Annotated[list[Volume], Field(min_length=1, max_length=MAX_BARS)]
 
     @model_validator(mode="after")
-    def _aligned_and_ordered(self) -> Bars:
+    def _aligned(self) -> Bars:
+        """Equal column lengths; their order in time is checked on the parsed instants (``request_bars``)."""
         n = len(self.timestamp)
         for name in ("open", "high", "low", "close", "volume"):
             if len(getattr(self, name)) != n:
                 raise ValueError(
                     f"bars.{name} has {len(getattr(self, name))} values but bars.timestamp has {n}"
-                )
-        for i in range(1, n):
-            if self.timestamp[i] <= self.timestamp[i - 1]:
-                raise ValueError(
-                    f"bars.timestamp[{i}] is not after bars.timestamp[{i - 1}]: timestamps must strictly increase"
                 )
         return self
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -69,3 +72,26 @@ def test_load_generator_sends_unique_ids_over_keep_alive(echo_server):
     assert result.percentile(50) > 0
     assert len(set(bodies)) == len(bodies)
     assert all(bench.ID_MARK.encode() not in body for body in bodies)
+
+
+def test_server_cpu_counts_the_whole_process_tree():
+    """Workers are children of the server process: their CPU must be in the figure."""
+    bench = _load_benchmark()
+    burn = (
+        "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while bench.tree_cpu_seconds(parent.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        total = bench.tree_cpu_seconds(parent.pid)
+        own = bench.tree_cpu_seconds(os.getpid())
+    finally:
+        parent.kill()
+        parent.wait()
+    assert total >= 0.4  # the grandchild's burn, which the parent's own stat does not include
+    assert own > 0
+    assert bench.tree_cpu_seconds(parent.pid) == 0.0  # gone: nothing left to count

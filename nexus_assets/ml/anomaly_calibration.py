@@ -8,8 +8,9 @@ for every model version, and one threshold can gate champions and challengers al
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,15 @@ class ScoreCalibration:
 
     raw: np.ndarray
     level: np.ndarray
+    _knots: tuple[list[float], list[float]] = field(init=False, repr=False)
+    """``raw`` and ``level`` as Python floats for ``one``: bisecting a list beats any NumPy call on one value."""
+
+    def __post_init__(self) -> None:
+        knots = (
+            np.asarray(self.raw, dtype=np.float64).tolist(),
+            np.asarray(self.level, dtype=np.float64).tolist(),
+        )
+        object.__setattr__(self, "_knots", knots)
 
     @classmethod
     def fit(cls, raw_scores: np.ndarray, *, max_knots: int = MAX_KNOTS) -> ScoreCalibration:
@@ -46,6 +56,33 @@ class ScoreCalibration:
         below_min = values < self.raw[0]
         out = np.interp(values, self.raw, self.level, left=0.0, right=1.0)
         return np.where(below_min, 0.0, out)
+
+    def one(self, raw_score: float) -> float:
+        """``__call__`` for one raw score (the serving path), in the arithmetic of ``np.interp``.
+
+        Same branches and float operations as NumPy's C loop, so the result is the same bits;
+        ``tests/ml/test_anomaly.py`` checks this on random and edge values.
+        """
+        x = float(raw_score)
+        raw, level = self._knots
+        if len(raw) == 1:
+            return 1.0 if x >= raw[0] else 0.0
+        if x != x:  # NaN passes through np.interp and np.where
+            return x
+        if x < raw[0]:
+            return 0.0
+        if x > raw[-1]:
+            return 1.0
+        j = bisect_right(raw, x) - 1  # raw[j] <= x < raw[j + 1], or j = last at the maximum
+        if j == len(raw) - 1 or raw[j] == x:
+            return level[j]
+        slope = (level[j + 1] - level[j]) / (raw[j + 1] - raw[j])
+        out = slope * (x - raw[j]) + level[j]
+        if out != out:  # np.interp's fallback when one direction gives NaN
+            out = slope * (x - raw[j + 1]) + level[j + 1]
+            if out != out and level[j] == level[j + 1]:
+                out = level[j]
+        return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"calibration_raw": self.raw, "calibration_level": self.level}

@@ -1,22 +1,22 @@
 """A compact, pickle-free copy of a fitted scikit-learn ``IsolationForest`` for serving.
 
 scikit-learn scores one row in milliseconds (input validation, one Cython call per tree and a
-joblib dispatch). Here every tree is flattened into shared node arrays that one compiled
-kernel (``forest_kernel``) descends, so one row costs microseconds. The
-arithmetic mirrors ``IsolationForest.score_samples`` (float32 inputs, leaf depth plus the
-average path length ``c(n)`` of the leaf's training samples, normalised by ``c(max_samples_)``)
-so the scores agree to rounding. It also needs no pickle: the arrays are the whole model.
+joblib dispatch). Here every tree is flattened into shared node arrays, packed on construction
+into the small records that one compiled kernel (``forest_kernel``) descends, so one row costs
+microseconds. The arithmetic mirrors ``IsolationForest.score_samples`` (float32 inputs, leaf
+depth plus the average path length ``c(n)`` of the leaf's training samples, normalised by
+``c(max_samples_)``) so the scores agree to rounding. It also needs no pickle: the arrays are the whole model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nexus_assets.ml.forest_kernel import isolation_scores
+from nexus_assets.ml.forest_kernel import PackedNodes, isolation_scores, pack_nodes
 
 
 def average_path_length(n_samples: np.ndarray) -> np.ndarray:
@@ -42,6 +42,7 @@ class CompactIsolationForest:
     steps (the deepest tree's depth) land every tree on its leaf, and bound the descent of any
     arrays, however malformed.
     ``leaf_path`` holds, per leaf, its depth plus ``c(leaf samples) - 1``: the tree's path length.
+    These arrays are the stored model; ``packed`` is their copy for scoring, built on construction.
     """
 
     roots: np.ndarray
@@ -54,6 +55,20 @@ class CompactIsolationForest:
     n_features: int
     denominator: float
     offset: float
+    packed: PackedNodes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.check()
+        packed = pack_nodes(
+            self.roots,
+            self.children,
+            self.feature,
+            self.threshold,
+            self.nan_go_left,
+            self.leaf_path,
+            self.n_features,
+        )
+        object.__setattr__(self, "packed", packed)
 
     @classmethod
     def from_sklearn(cls, estimator: Any) -> CompactIsolationForest:
@@ -122,15 +137,14 @@ class CompactIsolationForest:
         return self._scores(self._checked(x, 2))
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
+        packed = self.packed
         return isolation_scores(
             np.ascontiguousarray(rows),
-            self.roots,
-            self.children,
-            self.feature,
-            self.threshold,
-            self.nan_go_left,
-            self.leaf_path,
+            packed.nodes,
+            packed.leaf_path,
+            packed.n_trees,
             self.n_levels,
+            packed.feature_bits,
             self.denominator,
         )
 
@@ -155,9 +169,9 @@ class CompactIsolationForest:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, Any]) -> CompactIsolationForest:
-        """Rebuild from ``to_arrays`` output (a dict or an open ``.npz``)."""
+        """Rebuild from ``to_arrays`` output (a dict or an open ``.npz``); ValueError if malformed."""
         try:
-            forest = cls(
+            return cls(
                 roots=np.asarray(arrays["roots"], dtype=np.int64),
                 children=np.asarray(arrays["children"], dtype=np.int64),
                 feature=np.asarray(arrays["feature"], dtype=np.int64),
@@ -171,13 +185,12 @@ class CompactIsolationForest:
             )
         except KeyError as exc:
             raise ValueError(f"forest arrays: missing {exc.args[0]!r}") from exc
-        forest.check()
-        return forest
 
     def check(self) -> None:
         """Raise ValueError unless the arrays describe trees that descent cannot index out of."""
         n_nodes = self.feature.shape[0]
         problems = [
+            (self.roots.ndim != 1, "roots must be one-dimensional"),
             (self.children.shape != (2 * n_nodes,), "children must hold two entries per node"),
             (
                 any(a.shape != (n_nodes,) for a in (self.threshold, self.nan_go_left, self.leaf_path)),

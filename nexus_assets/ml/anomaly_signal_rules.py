@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_assets.ml.anomaly_inputs import VOL_FLOOR, column
+from nexus_assets.ml.anomaly_inputs import VOL_FLOOR, first_value
 from nexus_assets.ml.anomaly_rules import CRITICAL, WARNING, RuleConfig, RuleHit, epoch_us
 
 SIDES: tuple[str, ...] = ("buy", "sell", "flat")
@@ -32,7 +32,8 @@ class MarketContext:
     interval_us: int
     now: datetime | None
     row: np.ndarray | None
-    """A ``feature_matrix`` row of the signal's symbol at the newest bar."""
+    """The signal's symbol's features at the newest bar: a ``feature_matrix`` (its first row is
+    read) or one row of it."""
 
 
 def _strength(value: object) -> float | None:
@@ -109,8 +110,8 @@ def _against_market(
 ) -> list[RuleHit]:
     if market.row is None or side is None or strength is None or strength < config.against_market_strength:
         return []
-    vol = max(float(column(market.row, "rv_21")[0]), VOL_FLOOR)
-    week = float(column(market.row, "ret_5")[0])
+    vol = max(first_value(market.row, "rv_21"), VOL_FLOOR)
+    week = first_value(market.row, "ret_5")
     z = week / (vol * math.sqrt(5.0))
     if _DIRECTION[side] * z <= -config.against_market_z:
         trend = "falling" if z < 0 else "rising"

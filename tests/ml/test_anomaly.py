@@ -23,6 +23,16 @@ from nexus_assets.ml.anomaly import (
 )
 from nexus_assets.ml.anomaly_calibration import ScoreCalibration
 from nexus_assets.ml.anomaly_eval import roc_auc
+from nexus_assets.ml.anomaly_inputs import (
+    RANGE_FLOOR,
+    REQUIRED_FEATURES,
+    VOL_FLOOR,
+    feature_matrix,
+    feature_row,
+    model_input_row,
+    model_inputs,
+)
+from nexus_assets.ml.anomaly_rules import feature_rule_masks
 from nexus_assets.ml.features import LOOKBACK_BARS, compute_features, features_for_last_bar
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 
@@ -93,6 +103,69 @@ def test_calibration_is_monotone_and_bounded_beyond_the_training_range():
     assert ties(0.4) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="at least 2 finite"):
         ScoreCalibration.fit(np.array([0.5]))
+
+
+def test_calibration_of_one_value_is_bit_identical_to_the_array_path():
+    rng = np.random.default_rng(5)
+    calibrations = [
+        ScoreCalibration.fit(rng.beta(2, 5, 3000)),
+        ScoreCalibration.fit(np.r_[np.full(500, 0.4), np.linspace(0.41, 0.9, 500)]),
+        ScoreCalibration.fit(rng.normal(size=40)),
+        ScoreCalibration(raw=np.array([0.5]), level=np.array([1.0])),
+    ]
+    for calibration in calibrations:
+        knots = calibration.raw
+        values = np.r_[
+            knots,
+            np.nextafter(knots, -np.inf),
+            np.nextafter(knots, np.inf),
+            rng.uniform(knots[0] - 0.1, knots[-1] + 0.1, 3000),
+            [-np.inf, np.inf, np.nan, -0.0, 0.0],
+        ]
+        one = np.array([calibration.one(value) for value in values])
+        # Many values (np.interp precomputes the slopes) and one at a time (it does not).
+        assert one.tobytes() == calibration(values).tobytes()
+        assert one.tobytes() == np.array([calibration(np.array([v]))[0] for v in values]).tobytes()
+
+
+def _edge_rows(train_features: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Real feature rows, then the same rows pushed to the edges the one-row path must get right."""
+    base = train_features.select(REQUIRED_FEATURES).sample(300, seed=1)
+    n = base.height
+    spread = pl.Series(np.exp(rng.uniform(-25.0, 3.0, n)) * rng.choice([-1.0, 1.0], n))
+    variants = [
+        base,
+        base.with_columns(rv_21=pl.lit(0.0)),  # no volatility: the floor divides
+        base.with_columns(rv_21=pl.lit(VOL_FLOOR), parkinson_21=pl.lit(VOL_FLOOR / 2)),
+        base.with_columns(hl_range=pl.lit(0.0), parkinson_21=pl.lit(0.0)),  # frozen bars
+        base.with_columns(hl_range=pl.lit(RANGE_FLOOR)),
+        base.with_columns(ret_1=pl.col("ret_1") * 40.0, ret_5=pl.col("ret_5") * 40.0),  # extreme moves
+        base.with_columns(ret_1=pl.lit(-0.0), ma_gap_21=pl.lit(-0.0)),
+        base.with_columns(ret_1=spread, ret_5=spread.shuffle(seed=2), ma_gap_21=spread.shuffle(seed=3)),
+        base.with_columns(rv_21=spread.abs(), hl_range=spread.abs().shuffle(seed=4)),
+    ]
+    return pl.concat(variants)
+
+
+def test_one_row_path_is_bit_identical_to_the_batch_path(detector, train_features):
+    rows = _edge_rows(train_features, np.random.default_rng(8))
+    matrix = feature_matrix(rows)
+    inputs = model_inputs(matrix)
+    model = detector.model_scores(rows)
+    combined = detector.score_frame(rows).to_numpy()
+    masks = feature_rule_masks(matrix, detector.rules)
+    fired = 0
+    for i, row in enumerate(rows.iter_rows(named=True)):
+        assert model_input_row(feature_row(row)).tobytes() == inputs[i].tobytes()
+        assessment = detector.score(row)
+        assert assessment.model_score == model[i]
+        assert assessment.score == combined[i]
+        assert assessment.rule_hits == [code for code in ("move_absurd", "move_extreme") if masks[code][i]]
+        fired += bool(assessment.rule_hits)
+        if i % 25 == 0:
+            assert detector.score(rows.slice(i, 1)) == assessment
+    assert fired > rows.height // 10
+    assert (model >= DEFAULT_THRESHOLD).sum() > rows.height // 10
 
 
 def test_score_of_an_ordinary_bar_is_quiet_and_equals_the_batch_score(detector, window):
@@ -220,6 +293,16 @@ def test_bad_feature_inputs_raise_naming_the_column(detector, train_features):
         detector.score({**train_features.row(0, named=True), "ret_1": None})
     with pytest.raises(ValueError, match="expected one row, got 2"):
         detector.score(train_features.head(2))
+    # One mapping: a non-number is named before a NaN in an earlier column, as for a table.
+    row = train_features.row(0, named=True)
+    with pytest.raises(ValueError, match="'ret_5' is 'x', not a number"):
+        detector.score({**row, "ret_1": float("nan"), "ret_5": "x"})
+    with pytest.raises(ValueError, match="'rv_21' has 1 non-finite"):
+        detector.score({**row, "rv_21": float("inf"), "volume_z_21": float("nan")})
+    with pytest.raises(ValueError, match="missing column\\(s\\) 'ret_1', 'hl_range'"):
+        detector.score({k: v for k, v in row.items() if k not in ("ret_1", "hl_range")})
+    with pytest.raises(ValueError, match="expected a polars DataFrame or a mapping, got list"):
+        detector.score([1.0] * len(REQUIRED_FEATURES))  # type: ignore[arg-type]
 
 
 def test_bad_fit_parameters_raise(train_features):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -13,7 +13,9 @@ from nexus_assets.ml.anomaly_rules import (
     BAR_WINDOW_COLUMNS,
     CRITICAL,
     WARNING,
+    BarWindow,
     RuleConfig,
+    bar_interval_us,
     bar_rules,
     bar_window,
     epoch_us,
@@ -270,3 +272,138 @@ def test_numpy_bar_window_fires_the_same_rules_as_the_table(window):
             assert bar_rules(numpy_window, now=now, config=CONFIG) == bar_rules(case, now=now, config=CONFIG)
     with pytest.raises(ValueError, match="no bars"):
         bar_window({name: np.array([]) for name in BAR_WINDOW_COLUMNS}, CONFIG)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _numpy_bar_rules(a: dict[str, np.ndarray], now_us: int | None, config: RuleConfig) -> list[tuple]:
+    """The bar rules as whole-array NumPy expressions: the oracle for the compiled window summary."""
+    hits = []
+    stamps, prices = a["timestamp"], np.stack([a[c] for c in ("open", "high", "low", "close")])
+    spacing = np.diff(stamps)
+    positive = spacing[spacing > 0]
+    if config.bar_interval is not None:
+        interval = int(config.bar_interval / timedelta(microseconds=1))
+    else:
+        interval = int(np.sort(positive)[positive.size // 2]) if positive.size else DAY_US
+    bad = ~(prices > 0) | ~np.isfinite(prices)
+    if bad.any():
+        column = ("open", "high", "low", "close")[int(np.argmax(bad.any(axis=1)))]
+        reason = f"{int(bad.any(axis=0).sum())} bar(s) with a missing or non-positive price ({column})"
+        hits.append(("bars_invalid_price", CRITICAL, reason))
+    bad_volume = int((~(a["volume"] >= 0) | ~np.isfinite(a["volume"])).sum())
+    if bad_volume:
+        hits.append(
+            ("bars_invalid_price", CRITICAL, f"{bad_volume} bar(s) with a missing or negative volume")
+        )
+    if (spacing <= 0).any():
+        hits.append(("bars_unordered", CRITICAL, "bar timestamps are not strictly increasing"))
+    if spacing.size and spacing.max() > config.gap_factor * interval:
+        at = int(np.argmax(spacing))
+        reason = (
+            f"bars missing: {spacing[at] / interval:.1f} bar intervals between "
+            f"{_iso(int(stamps[at]))} and {_iso(int(stamps[at + 1]))}"
+        )
+        hits.append(("bars_gap", WARNING, reason))
+    if now_us is not None:
+        age, newest = now_us - int(stamps[-1]), _iso(int(stamps[-1]))
+        if age > config.stale_after_bars * interval:
+            hits.append(
+                ("bars_stale", CRITICAL, f"newest bar ({newest}) is {age / interval:.1f} bar intervals old")
+            )
+        elif age < -int(config.clock_skew / timedelta(microseconds=1)):
+            hits.append(("bars_in_future", CRITICAL, f"newest bar ({newest}) is after now"))
+    n = config.flat_run
+    if n > 0 and stamps.size >= n and (prices[:, -n:] == prices[0, -n]).all():
+        hits.append(
+            ("bars_constant_price", CRITICAL, f"last {n} bars have one constant price {prices[0, -n]:g}")
+        )
+    n = config.zero_volume_run
+    if n > 0 and stamps.size >= n and (a["volume"][-n:] == 0).all():
+        hits.append(("bars_zero_volume", CRITICAL, f"last {n} bars have zero volume"))
+    return hits
+
+
+def _damaged(window: pl.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A random slice of ``window`` as NumPy columns, with one random defect (or none)."""
+    size = int(rng.choice([1, 2, 3, 4, 8, 32]))
+    start = int(rng.integers(0, window.height - size + 1))
+    a = {name: np.array(values, copy=True) for name, values in read_bar_window(window, CONFIG).arrays.items()}
+    a = {name: values[start : start + size] for name, values in a.items()}
+    at, run = int(rng.integers(0, size)), int(rng.integers(1, size + 1))
+    match int(rng.integers(0, 8)):
+        case 1:  # frozen quote
+            for name in ("open", "high", "low", "close"):
+                a[name][-run:] = a["close"][-run]
+        case 2:
+            a["volume"][-run:] = 0.0
+        case 3:
+            a[str(rng.choice(BAR_WINDOW_COLUMNS[1:]))][at] = rng.choice([0.0, -1.0, np.nan, np.inf, -np.inf])
+        case 4:  # out of order or duplicated
+            a["timestamp"][at] = a["timestamp"][max(at - 1, 0)] - int(rng.integers(0, 3)) * DAY_US
+        case 5:  # a gap
+            a["timestamp"][at:] += int(rng.integers(1, 12)) * DAY_US
+        case 6:  # extreme moves do not matter here, but a price of one bar jumps
+            a["close"][at] *= 40.0
+    return a
+
+
+def test_compiled_bar_rules_equal_the_numpy_expressions(bars):
+    """Random windows with frozen quotes, zero volume, bad prices, disorder and gaps, under three configs."""
+    rng = np.random.default_rng(13)
+    history = bars.filter(pl.col("symbol") == "BBB")
+    configs = [
+        CONFIG,
+        RuleConfig(bar_interval=timedelta(hours=20)),
+        RuleConfig(flat_run=1, zero_volume_run=1),
+    ]
+    fired = set()
+    for _ in range(600):
+        a = _damaged(history, rng)
+        config = configs[int(rng.integers(0, len(configs)))]
+        newest = int(a["timestamp"][-1])
+        now_us = None if rng.random() < 0.2 else newest + int(rng.choice([-2, 3, 30, 200])) * 3_600_000_000
+        now = None if now_us is None else datetime.fromtimestamp(now_us / 1e6, UTC)
+        window = bar_window(a, config, "BBB")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = _numpy_bar_rules(a, now_us, config)
+        hits = [(hit.code, hit.severity, hit.reason) for hit in bar_rules(window, now=now, config=config)]
+        assert hits == expected
+        fired.update(code for code, _, _ in hits)
+        assert window.newest_us == int(a["timestamp"].max())
+        assert window.interval_us == bar_interval_us(a["timestamp"], config)
+        hand_made = BarWindow(arrays=a, interval_us=window.interval_us, symbol="BBB")
+        assert bar_rules(hand_made, now=now, config=config) == bar_rules(window, now=now, config=config)
+    assert fired == {
+        "bars_invalid_price",
+        "bars_unordered",
+        "bars_gap",
+        "bars_stale",
+        "bars_in_future",
+        "bars_constant_price",
+        "bars_zero_volume",
+    }
+
+
+def test_bar_window_columns_must_line_up(window):
+    arrays = {
+        name: np.array(values, copy=True) for name, values in read_bar_window(window, CONFIG).arrays.items()
+    }
+    with pytest.raises(ValueError, match=f"column 'volume' has 5 values, 'timestamp' has {window.height}"):
+        bar_window({**arrays, "volume": arrays["volume"][:5]}, CONFIG)
+    with pytest.raises(ValueError, match="column 'timestamp' is float64, not integer epoch microseconds"):
+        bar_window({**arrays, "timestamp": arrays["timestamp"].astype(np.float64)}, CONFIG)
+    with pytest.raises(ValueError, match="column 'close' has 2 dimensions"):
+        bar_window({**arrays, "close": arrays["close"][:, np.newaxis]}, CONFIG)
+    as_lists = {name: values.tolist() for name, values in arrays.items() if name != "timestamp"}
+    same = bar_window({"timestamp": arrays["timestamp"].astype(np.uint64), **as_lists}, CONFIG)
+    assert same.summary == bar_window(arrays, CONFIG).summary
+
+
+def test_signal_rules_read_a_single_row_as_the_matrix(window):
+    falling = _row(ret_5=-0.10)
+    as_matrix = signal_rules(_signal(window), _market(window, row=falling), CONFIG)
+    assert signal_rules(_signal(window), _market(window, row=falling[0]), CONFIG) == as_matrix
+    assert feature_rules(_row(ret_1=-0.06)[0], CONFIG) == feature_rules(_row(ret_1=-0.06), CONFIG)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
 from nexus_serving.audit import AuditLog
-from nexus_serving.audit_sinks import SqliteSink, mask_url, open_sink
+from nexus_serving.audit_sinks import PAGE_SIZE, SqliteSink, mask_url, open_sink
 from nexus_serving.metrics import ServiceMetrics
 
 
@@ -75,7 +76,10 @@ def test_default_store_is_sqlite_under_nexus_home(trained_registry, cache_dir, m
     with serve(settings_for(trained_registry, cache_dir)) as client:
         body = decision_body(market, request_id="default-1", symbol="S4")
         decision_id = client.post("/v1/decisions", json=body, headers=AUTH).json()["decision_id"]
-    assert set(_rows(isolated_state / "serving" / "audit.db")) == {decision_id}
+    database = isolated_state / "serving" / "audit.db"
+    assert set(_rows(database)) == {decision_id}
+    with closing(sqlite3.connect(database)) as conn:  # a request's row fits about one page
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
 
 
 def test_audit_can_be_turned_off(trained_registry, cache_dir, market, isolated_state):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -53,3 +55,71 @@ def test_bootstrap_trains_champions_once_then_serves(market, isolated_state):
             output = process.communicate(timeout=60)[0]
         trained = "bootstrapping champions" in output
         assert trained == (run == "first"), output[-3000:]
+
+
+def _workers(pid: int) -> list[int]:
+    """The spawned worker processes of ``pid`` (not multiprocessing's resource tracker)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    children = [int(child) for task in tasks for child in (task / "children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _sockets_on(pid: int, port: int, state: str) -> int:
+    """Sockets of process ``pid`` on local TCP ``port`` in ``state`` (01 established, 0A listening)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            count += local_port == port and fields[3] == state and fields[9] in inodes
+    return count
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_workers_share_a_burst_of_connections_and_stop_cleanly(trained_registry, market, isolated_state):
+    """Each worker listens on its own SO_REUSEPORT socket: a pool opened at once reaches every worker."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = serve_env(MLFLOW_TRACKING_URI=trained_registry, NEXUS_MODEL_POLL_SECONDS="0")
+    command = [NEXUS, "serve", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    connections: list[socket.socket] = []
+    try:
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        workers = _workers(process.pid)
+        assert len(workers) == 2
+        for worker in workers:  # both listening: the first /ready may have come from either
+            deadline = time.monotonic() + 120
+            while _sockets_on(worker, port, "0A") == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        # A pool opened at once, as a client's keep-alive pool is: all connected before any request.
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(16)]
+        for connection in connections:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: nexus\r\n\r\n")
+        for connection in connections:
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200 ")
+        held = {worker: _sockets_on(worker, port, "01") for worker in workers}
+        assert sum(held.values()) == len(connections)
+        assert all(count >= 1 for count in held.values()), held  # all 16 on one: chance 2 ** -15
+        body = decision_body(market, request_id="workers-1", symbol="S1")
+        assert httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30).status_code == 200
+
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 3  # the port is taken: refused, not shared
+        assert "cannot bind" in second.stdout + second.stderr
+    finally:
+        for connection in connections:
+            connection.close()
+        process.terminate()
+        output = process.communicate(timeout=90)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), output[-3000:]

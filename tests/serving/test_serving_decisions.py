@@ -190,3 +190,27 @@ def test_metrics_count_requests_decisions_and_versions(client, market):
     versions = [k for k in counted if k.startswith("nexus_model_version_info{")]
     assert len(versions) == 3
     assert all(counted[k] == 1.0 for k in versions)
+
+
+def test_other_methods_and_paths_of_the_decision_route_keep_fastapis_answers(client, market):
+    """The decision route is dispatched directly; what it does not take still gets routing's answer."""
+    wrong_method = client.get("/v1/decisions", headers=AUTH)
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    body = decision_body(market, request_id="slash-1", symbol="S3")
+    slashed = client.post("/v1/decisions/", json=body, headers=AUTH, follow_redirects=False)
+    assert slashed.status_code in (307, 404)
+    assert client.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
+
+
+def test_openapi_documents_the_bodies_the_routes_read_themselves(client):
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert {"DecisionRequest", "BatchRequest", "Bars", "Signal", "Portfolio"} <= set(components)
+    for path, model in (("/v1/decisions", "DecisionRequest"), ("/v1/decisions/batch", "BatchRequest")):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+    assert components["BatchRequest"]["properties"]["requests"]["items"] == {
+        "$ref": "#/components/schemas/DecisionRequest"
+    }

@@ -86,7 +86,9 @@ def test_unsorted_timestamps(client, market):
     stamps[10], stamps[11] = stamps[11], stamps[10]
     response = _post(client, body)
     assert response.status_code == 422
-    assert "bars.timestamp[11]" in response.json()["detail"][0]["msg"]
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "bars", "timestamp", 11]
+    assert "bars.timestamp[11] is not after bars.timestamp[10]" in detail["msg"]
 
 
 def test_too_few_bars_says_how_many(client, market):
