@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from nexus_assets.ml.volatility_inputs import (
     inputs_for_last_bar,
     volatility_inputs,
 )
+from nexus_assets.ml.volatility_kernel import design_rows, forecast_rows
 
 __all__ = [
     "COEFFICIENT_NAMES",
@@ -65,12 +67,13 @@ def _column(inputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
     return np.asarray(inputs[name], dtype=np.float64)
 
 
+def _input_columns(inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    return tuple(np.ascontiguousarray(_column(inputs, name)) for name in INPUT_COLUMNS)
+
+
 def design_matrix(inputs: Mapping[str, np.ndarray], floor: float) -> np.ndarray:
     """Regressors in ``COEFFICIENT_NAMES`` order from input arrays (see module docstring)."""
-    ret = _column(inputs, INPUT_COLUMNS[0])
-    var_1, var_5, var_22 = (np.maximum(_column(inputs, c), floor) for c in INPUT_COLUMNS[1:])
-    leverage = np.minimum(ret, 0.0) / np.sqrt(var_22)
-    return np.column_stack([np.ones_like(ret), np.log(var_1), np.log(var_5), np.log(var_22), leverage])
+    return design_rows(*_input_columns(inputs), float(floor))
 
 
 def _check_arrays(inputs: Mapping[str, np.ndarray], source: str) -> None:
@@ -161,9 +164,13 @@ class VolatilityModel:
             version=str(data["version"]),
         )
 
+    @cached_property
+    def _coefficients(self) -> np.ndarray:
+        return np.asarray(self.coefficients, dtype=np.float64)
+
     def forecast_arrays(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Next-bar variance forecasts from input arrays, unchecked (the walk-forward hot path)."""
-        return np.exp(design_matrix(inputs, self.floor) @ np.asarray(self.coefficients))
+        return forecast_rows(*_input_columns(inputs), float(self.floor), self._coefficients)
 
     def forecast_variance(self, inputs: pl.DataFrame) -> np.ndarray:
         """Next-bar variance (squared log return, decimal units) for each row of ``inputs``."""

@@ -170,3 +170,34 @@ def test_qlike_by_hand_and_its_errors():
         qlike(np.array([1.0]), np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="no observations"):
         qlike(np.array([]), np.array([]))
+
+
+def _numpy_design(inputs: dict[str, np.ndarray], floor: float) -> np.ndarray:
+    """The regressors written as NumPy array expressions, the reference for the compiled kernel."""
+    var_1, var_5, var_22 = (np.maximum(inputs[c], floor) for c in INPUT_COLUMNS[1:])
+    leverage = np.minimum(inputs["ret_1"], 0.0) / np.sqrt(var_22)
+    return np.column_stack([np.ones_like(var_1), np.log(var_1), np.log(var_5), np.log(var_22), leverage])
+
+
+def test_compiled_regressors_and_forecast_match_the_array_formulas():
+    rng = np.random.default_rng(7)
+    n = 5_000
+    inputs = {
+        "ret_1": rng.normal(0.0, 0.02, n),
+        "var_1": np.exp(rng.normal(np.log(1e-4), 3.0, n)),  # wide: many rows below the floor
+        "var_5": np.exp(rng.normal(np.log(1e-4), 2.0, n)),
+        "var_22": np.exp(rng.normal(np.log(1e-4), 1.0, n)),
+    }
+    inputs["var_1"][:50] = 0.0
+    inputs["ret_1"][50:60] = -0.0
+    inputs["var_5"][60] = np.nan  # NaN propagates as np.maximum propagates it
+    floor = 1e-6
+    design = design_matrix(inputs, floor)
+    reference = _numpy_design(inputs, floor)
+    assert np.array_equal(np.isnan(design), np.isnan(reference))
+    assert np.allclose(design, reference, rtol=1e-15, atol=0.0, equal_nan=True)
+    model = VolatilityModel(coefficients=tuple(TRUE_COEFFICIENTS), floor=floor, fitted_rows=n)
+    forecast = model.forecast_arrays(inputs)
+    assert np.allclose(forecast, np.exp(reference @ TRUE_COEFFICIENTS), rtol=1e-13, equal_nan=True)
+    one = model.forecast_arrays({name: values[123:124] for name, values in inputs.items()})
+    assert one[0] == forecast[123]  # a serving row equals the same row in a batch, bit for bit
