@@ -26,6 +26,7 @@ from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 logger = logging.getLogger("uvicorn.error")
 STOP_TIMEOUT_S = 30.0
@@ -138,7 +139,14 @@ class Supervisor:
 
 
 def serve(config: uvicorn.Config) -> int:
-    """Run ``config``: in this process for one worker, else under a ``Supervisor``."""
+    """Run ``config``: in this process for one worker, else under a ``Supervisor``.
+
+    Where the system has no ``SO_REUSEPORT`` (Windows), uvicorn's own supervisor runs the
+    workers on its shared socket.
+    """
+    if config.workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        Multiprocess(config, sockets=[config.bind_socket()]).run()  # what uvicorn.run does
+        return 0
     if config.workers <= 1:
         server = uvicorn.Server(config)
         server.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,6 +113,17 @@ def test_workers_share_a_burst_of_connections_and_stop_cleanly(trained_registry,
         assert all(count >= 1 for count in held.values()), held  # all 16 on one: chance 2 ** -15
         body = decision_body(market, request_id="workers-1", symbol="S1")
         assert httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30).status_code == 200
+
+        os.kill(workers[0], signal.SIGKILL)  # a worker that dies is replaced, on its own socket
+        deadline = time.monotonic() + 180
+        replaced: list[int] = []
+        while time.monotonic() < deadline:
+            replaced = [pid for pid in _workers(process.pid) if pid not in workers]
+            if replaced and _sockets_on(replaced[0], port, "0A") == 1:
+                break
+            time.sleep(0.2)
+        assert replaced and _sockets_on(replaced[0], port, "0A") == 1
+        workers.append(replaced[0])
 
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 3  # the port is taken: refused, not shared
