@@ -33,10 +33,14 @@ STOP_TIMEOUT_S = 30.0
 """How long a worker may take to drain after SIGTERM before it is killed."""
 
 
+def _family(host: str) -> socket.AddressFamily:
+    """IPv6 for an address with a colon, as uvicorn decides."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``; not yet listening."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -53,8 +57,7 @@ def _reserve(host: str, port: int) -> socket.socket:
     Probed first without ``SO_REUSEPORT``: a second ``nexus serve`` on the same port would
     otherwise join this one's sockets and silently take half its connections.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.bind((host, port))
         port = probe.getsockname()[1]
     return reuse_port_socket(host, port)

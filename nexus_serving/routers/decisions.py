@@ -21,14 +21,13 @@ from nexus_serving.decision_engine import (
 from nexus_serving.deps import current_bundle
 from nexus_serving.idempotency import IdempotencyConflictError, request_fingerprint
 from nexus_serving.model_store import ModelBundle
-from nexus_serving.responses import JSON_MEDIA_TYPE, OrjsonRoute, parse_json_body
+from nexus_serving.responses import JSON_MEDIA_TYPE, parse_json_body
 from nexus_serving.schemas import BatchRequest, BatchResponse, DecisionRequest, DecisionResponse
 from nexus_serving.services import Services
 
 router = APIRouter(
     prefix="/v1/decisions",
     tags=["decisions"],
-    route_class=OrjsonRoute,
     responses=error_responses.AUTH
     | error_responses.JSON_BODY
     | error_responses.CONFLICT
@@ -78,6 +77,13 @@ def _decide(
     return encoded
 
 
+def _admitted(request: Request) -> tuple[Services, ModelBundle]:
+    """The services and the bundle for a caller with a valid token (401/403 first, then 503)."""
+    services: Services = request.app.state.services
+    check_bearer(request.headers.get("authorization"), services.settings.tokens)
+    return services, current_bundle(services)
+
+
 @router.post("", response_model=DecisionResponse, openapi_extra=_body("DecisionRequest"))
 async def create_decision(request: Request) -> Response:
     """One decision; a repeated request_id returns the stored decision, not a new one.
@@ -87,9 +93,7 @@ async def create_decision(request: Request) -> Response:
     round trip of the body would add about as much again. ``async`` for the same reason: a
     hop to the thread pool and back costs more than the decision.
     """
-    services: Services = request.app.state.services
-    check_bearer(request.headers.get("authorization"), services.settings.tokens)
-    bundle = current_bundle(services)
+    services, bundle = _admitted(request)
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
     return Response(_decide(services, bundle, body, raw=raw), media_type=JSON_MEDIA_TYPE)
@@ -103,9 +107,7 @@ async def create_decisions(request: Request) -> Response:
     text only in JSON); the decisions then run in the thread pool, so a large batch does not
     hold the event loop.
     """
-    services: Services = request.app.state.services
-    check_bearer(request.headers.get("authorization"), services.settings.tokens)
-    bundle = current_bundle(services)
+    services, bundle = _admitted(request)
     body = parse_json_body(BatchRequest, await request.body(), request.headers.get("content-type"))
     return await run_in_threadpool(_decide_batch, services, bundle, body)
 
