@@ -63,9 +63,9 @@ def _forecast_volatility(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import os
 
-    import uvicorn
     from pydantic import ValidationError
 
+    from nexus_serving.server_config import server_config
     from nexus_serving.settings import get_settings
     from nexus_serving.workers import serve as serve_workers
 
@@ -86,16 +86,12 @@ def _serve(args: argparse.Namespace) -> int:
     per_worker = str(max(1, (os.cpu_count() or 1) // workers))
     for variable in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, per_worker)
-    config = uvicorn.Config(
+    config = server_config(
         "nexus_serving.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=workers,
-        # uvloop and httptools (uvicorn[standard]) by name, so a missing one fails loudly
-        # instead of falling back to the pure-Python loop and parser.
-        loop="uvloop",
-        http="httptools",
         access_log=settings.access_log,
     )
     return serve_workers(config)

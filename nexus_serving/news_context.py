@@ -58,15 +58,26 @@ def _or_absent(asset: StoredAsset[T]) -> T | None:
         return None
 
 
+@dataclass(frozen=True)
+class NewsSnapshot:
+    """The news tables as stored at one moment: one read serves every decision of a batch."""
+
+    sentiment: dict[tuple[str, datetime], tuple[float, bool]]
+    reviews: dict[str, tuple[float, str | None]] | None
+    """None before any review is stored: signals are then taken at full strength."""
+
+    def inputs(self, symbol: str, newest_bar: datetime, strategy_id: str) -> NewsInputs:
+        """News inputs for one signal."""
+        value, shock = self.sentiment.get((symbol, newest_bar), (None, False))
+        scale, note = (1.0, None) if self.reviews is None else self.reviews.get(strategy_id, NOT_REVIEWED)
+        return NewsInputs(value, shock, scale, note)
+
+
 class NewsReader:
     def __init__(self, base: str | None) -> None:
         self._sentiment = StoredAsset(SENTIMENT_FILE, index_sentiment, base)
         self._reviews = StoredAsset(REVIEWS_FILE, index_reviews, base)
 
-    def inputs(self, symbol: str, newest_bar: datetime, strategy_id: str) -> NewsInputs:
-        """News inputs for one signal; a table that cannot be read counts as absent."""
-        sentiment = _or_absent(self._sentiment) or {}
-        reviews = _or_absent(self._reviews)
-        value, shock = sentiment.get((symbol, newest_bar), (None, False))
-        scale, note = (1.0, None) if reviews is None else reviews.get(strategy_id, NOT_REVIEWED)
-        return NewsInputs(value, shock, scale, note)
+    def snapshot(self) -> NewsSnapshot:
+        """The tables stored now; a table that cannot be read counts as absent."""
+        return NewsSnapshot(_or_absent(self._sentiment) or {}, _or_absent(self._reviews))

@@ -12,13 +12,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
-    """The process is up; says nothing about models (that is /ready)."""
+async def health() -> Health:
+    """The process is up; says nothing about models (that is /ready). On the loop: probes never wait for a thread."""
     return Health()
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-def ready(services: ServicesDep) -> Readiness | OrjsonResponse:
+async def ready(services: ServicesDep) -> Readiness | OrjsonResponse:
     """200 once champions are loaded (from the registry or the local cache), else 503 with why."""
     bundle = services.store.current
     if bundle is None:

@@ -19,6 +19,7 @@ from nexus_assets.sim.decision_requests import decision_body
 from nexus_assets.sim.market import MarketSimConfig
 from nexus_assets.sim.process import free_port
 from nexus_serving.main import create_app
+from nexus_serving.server_config import server_config
 from nexus_serving.settings import Settings
 
 __all__ = ["AUTH", "MARKET", "TOKEN", "decision_body", "free_port", "serve", "settings_for", "store_asset"]
@@ -34,7 +35,7 @@ MARKET = MarketSimConfig(
 def serve(settings: Settings) -> Iterator[httpx.Client]:
     """Run the app under uvicorn in a thread; yield a client on its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
