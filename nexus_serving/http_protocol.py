@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, sending each response's head and body in one write.
+"""uvicorn's httptools protocol, sending each response in one write and telling the app its load.
 
 uvicorn writes the status line and headers when the app sends ``http.response.start`` and
 the body on ``http.response.body``: two ``send`` system calls and two TCP segments for every
@@ -7,6 +7,10 @@ head of a response that declares its length, and sends it with the next write, t
 which the app sends in the same step of the same task. A head no write follows (the answer to
 a HEAD request) goes out when the response completes. A response of unknown length
 (streamed) is written as it comes.
+
+Each request's ``scope["state"]`` also holds, under ``IN_FLIGHT``, the set of this worker's
+running requests, the ones whose headers have arrived included: the decision route batches
+only when it is not alone (``micro_batch``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ import asyncio
 import re
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+IN_FLIGHT = "nexus.in_flight"
+"""Key of the running requests' set in ``scope["state"]``; absent under another server."""
 
 _SIZED_HEAD = re.compile(rb"\r\ncontent-length: *[0-9]+\r\n", re.IGNORECASE)
 
@@ -63,8 +72,17 @@ class HeadCoalescingTransport:
         return getattr(self._transport, name)
 
 
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+class ServiceHttpProtocol(HttpToolsProtocol):
     """``uvicorn.Config(http=...)``: uvicorn's protocol on a head-coalescing transport."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, {**app_state, IN_FLIGHT: server_state.tasks}, _loop)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(HeadCoalescingTransport(transport))  # type: ignore[arg-type]

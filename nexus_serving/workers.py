@@ -1,25 +1,26 @@
-"""Worker processes that each listen on their own socket, so the kernel spreads connections.
+"""Worker processes served by one supervisor, which spreads connections over them evenly.
 
-uvicorn's workers share one listening socket, and the worker that wakes first accepts a whole
-burst: a client that opens its keep-alive pool at once (the Live Engine, a load test) lands
-on one worker while the others idle. Measured with 2 workers and 8 connections: every
-connection on one worker, half the machine unused. Here each worker binds its own socket
-with ``SO_REUSEPORT`` and Linux hashes each new connection to one of them.
+The supervisor binds and listens on the port itself and hands every accepted connection to
+the workers in turn (``connection_dispatch``). uvicorn's own workers share one listening socket,
+and the worker that wakes first accepts a whole burst: measured with 2 workers and 8
+connections, every connection on one worker. ``SO_REUSEPORT`` sockets fare better but still hash
+8 connections 5/3 or 6/2 more often than 4/4. A port in use fails at once (another
+``nexus serve`` included), and port 0 resolves to one port for every worker.
 
-The supervisor keeps the port bound (not listening, so it receives nothing) for as long as it
-runs: a port in use fails at once (another ``nexus serve`` included), and port 0 resolves to
-one port for every worker. It
-restarts a worker that dies after start-up, stops everything when one fails to start (a
-broken app or setting fails the same way every time), and forwards SIGINT/SIGTERM so each
-worker drains its requests and closes its audit log.
+The supervisor restarts a worker that dies after start-up, stops everything when one fails to
+start (a broken app or setting fails the same way every time), and forwards SIGINT/SIGTERM so
+each worker drains its requests and closes its audit log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import multiprocessing
 import signal
 import socket
+import sys
 import threading
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -27,6 +28,8 @@ from types import FrameType
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+
+from nexus_serving.connection_dispatch import ConnectionDispatcher, WorkerChannel, dispatch_address
 
 logger = logging.getLogger("uvicorn.error")
 STOP_TIMEOUT_S = 30.0
@@ -38,42 +41,75 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``; not yet listening."""
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """The service's listening socket (``SO_REUSEADDR`` so a restart need not wait for TIME_WAIT)."""
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def _reserve(host: str, port: int) -> socket.socket:
-    """The port for the workers' sockets, refused when anything holds it.
+class DispatchedServer(uvicorn.Server):
+    """uvicorn's server on the connections the supervisor passes, instead of a socket of its own.
 
-    Probed first without ``SO_REUSEPORT``: a second ``nexus serve`` on the same port would
-    otherwise join this one's sockets and silently take half its connections.
+    It registers with the supervisor once its app has started (models loaded), and stops when
+    the supervisor goes away.
     """
-    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
-        probe.bind((host, port))
-        port = probe.getsockname()[1]
-    return reuse_port_socket(host, port)
+
+    def __init__(self, config: uvicorn.Config, address: str) -> None:
+        super().__init__(config)
+        self._address = address
+        self._channel: WorkerChannel | None = None
+        self._connecting: set[asyncio.Task[object]] = set()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])
+        loop = asyncio.get_running_loop()
+        # What uvicorn's own server builds for each connection.
+        protocol = functools.partial(
+            self.config.http_protocol_class,
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        channel = WorkerChannel(self._address)
+
+        def take_connections() -> None:
+            connections = channel.receive()
+            if connections is None:
+                logger.warning("the supervisor has gone; stopping")
+                loop.remove_reader(channel.fileno())
+                self.should_exit = True
+                return
+            for connection in connections:
+                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                task = loop.create_task(
+                    loop.connect_accepted_socket(protocol, connection, ssl=self.config.ssl)
+                )
+                self._connecting.add(task)
+                task.add_done_callback(self._connecting.discard)
+
+        loop.add_reader(channel.fileno(), take_connections)
+        self._channel = channel
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._channel is not None:  # take no more connections, then drain the ones held
+            asyncio.get_running_loop().remove_reader(self._channel.fileno())
+            self._channel.close()
+            self._channel = None
+        await super().shutdown(sockets=sockets)
 
 
-def _worker(config: uvicorn.Config) -> None:
-    """One worker process: its own listening socket, then uvicorn's server loop."""
+def _worker(config: uvicorn.Config, address: str) -> None:
+    """One worker process: uvicorn's server loop on the connections the supervisor passes."""
     config.configure_logging()
-    try:
-        sock = reuse_port_socket(config.host, config.port)
-        sock.listen(config.backlog)
-    except OSError as exc:
-        logger.error("worker cannot listen on %s:%d: %s", config.host, config.port, exc)
-        raise SystemExit(STARTUP_FAILURE) from exc
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    server = DispatchedServer(config, address)
+    server.run()
     if not server.started:  # the app failed to start (lifespan, settings): say so to the supervisor
         raise SystemExit(STARTUP_FAILURE)
 
@@ -85,31 +121,37 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stop = threading.Event()
+        self._address = dispatch_address()
         self.exit_code = 0
 
     def run(self) -> int:
         """Serve until SIGINT/SIGTERM, or until a worker fails to start; returns the exit code."""
         try:
-            reserved = _reserve(self.config.host, self.config.port)
+            listener = _listen(self.config.host, self.config.port, self.config.backlog)
         except OSError as exc:
-            logger.error("cannot bind %s:%d: %s", self.config.host, self.config.port, exc)
+            logger.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc)
             return STARTUP_FAILURE
-        with reserved:
-            self.config.port = reserved.getsockname()[1]
+        with listener:
+            self.config.port = listener.getsockname()[1]
+            dispatcher = ConnectionDispatcher(listener, self._address, self.workers)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
             logger.info(
-                "serving on http://%s:%d with %d workers, one socket each",
+                "serving on http://%s:%d with %d workers, connections handed out in turn",
                 self.config.host, self.config.port, self.workers,
             )  # fmt: skip
+            dispatcher.start()
             self._processes = [self._start() for _ in range(self.workers)]
             while not self._stop.wait(0.5):
                 self._replace_dead()
+            dispatcher.stop()
             self._stop_all()
         return self.exit_code
 
     def _start(self) -> BaseProcess:
-        process = self._context.Process(target=_worker, args=(self.config,), name="nexus-serve-worker")
+        process = self._context.Process(
+            target=_worker, args=(self.config, self._address), name="nexus-serve-worker"
+        )
         process.start()
         return process
 
@@ -144,10 +186,10 @@ class Supervisor:
 def serve(config: uvicorn.Config) -> int:
     """Run ``config``: in this process for one worker, else under a ``Supervisor``.
 
-    Where the system has no ``SO_REUSEPORT`` (Windows), uvicorn's own supervisor runs the
-    workers on its shared socket.
+    Where descriptors cannot be passed to an abstract Unix socket (anything but Linux),
+    uvicorn's own supervisor runs the workers on its shared socket.
     """
-    if config.workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+    if config.workers > 1 and not sys.platform.startswith("linux"):
         Multiprocess(config, sockets=[config.bind_socket()]).run()  # what uvicorn.run does
         return 0
     if config.workers <= 1:

@@ -10,6 +10,7 @@ from nexus_serving.auth import check_bearer
 from nexus_serving.decider import PendingDecision, decide_all
 from nexus_serving.decision_engine import InvalidInputError
 from nexus_serving.deps import current_bundle
+from nexus_serving.http_protocol import IN_FLIGHT
 from nexus_serving.idempotency import IdempotencyConflictError
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.responses import JSON_MEDIA_TYPE, parse_json_body
@@ -46,13 +47,20 @@ async def create_decision(request: Request) -> Response:
     Reads its own token, bundle and body instead of declaring them as FastAPI dependencies: a
     decision is a few hundred microseconds of CPU, and dependency resolution plus a Python
     round trip of the body would add about as much again. ``async`` for the same reason: a
-    hop to the thread pool and back costs more than the decision. Requests that arrive
-    together are decided together (``micro_batch``), on the event loop.
+    hop to the thread pool and back costs more than the decision. Requests the worker is
+    handling at the same time are decided together (``micro_batch``), on the event loop; a
+    request alone is decided at once.
     """
     services, bundle = _admitted(request)
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
-    answer = await services.decisions.submit(PendingDecision(body, bundle, raw))
+    pending = PendingDecision(body, bundle, raw)
+    if len(request.scope.get("state", {}).get(IN_FLIGHT, ())) <= 1:  # alone: waiting for company costs a loop pass
+        answer = decide_all(services, [pending])[0]
+        if isinstance(answer, Exception):
+            raise answer
+    else:
+        answer = await services.decisions.submit(pending)
     return Response(answer, media_type=JSON_MEDIA_TYPE)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import httpx
 from serving_support import AUTH
+from uvicorn.server import ServerState
 
-from nexus_serving.http_protocol import HeadCoalescingTransport, is_sized_head
+from nexus_serving.http_protocol import IN_FLIGHT, HeadCoalescingTransport, ServiceHttpProtocol, is_sized_head
+from nexus_serving.server_config import server_config
 
 SIZED = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n"
 CHUNKED = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -104,3 +107,17 @@ def test_a_response_arrives_whole_on_a_raw_socket(client, market):
         while len(body) < length:
             body += raw.recv(65536)
         assert head.startswith(b"HTTP/1.1 200") and b'"models"' in body
+
+
+def test_every_request_sees_the_workers_running_requests():
+    """The protocol puts uvicorn's set of running request tasks in each request's state."""
+
+    async def build() -> tuple[ServiceHttpProtocol, ServerState, dict]:
+        state = ServerState()
+        lifespan_state: dict = {"kept": 1}
+        config = server_config(lambda scope, receive, send: None, host="127.0.0.1", port=0)
+        return ServiceHttpProtocol(config, state, lifespan_state), state, lifespan_state
+
+    protocol, state, lifespan_state = asyncio.run(build())
+    assert protocol.app_state[IN_FLIGHT] is state.tasks
+    assert protocol.app_state["kept"] == 1 and IN_FLIGHT not in lifespan_state
