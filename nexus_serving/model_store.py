@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from nexus_assets.ml.champions import MODEL_NAMES, Champions, NoChampionError, l
 logger = logging.getLogger(__name__)
 
 MANIFEST, POINTER = "manifest.json", "current.json"
+ABANDONED_S = 3600.0
+"""A bundle folder left without a manifest this long is a failed download, not one in progress."""
 Source = Literal["registry", "cache"]
 
 
@@ -141,13 +144,23 @@ def load_from_registry(client: MlflowClient, cache_dir: Path) -> ModelBundle:
 
 
 def _point_cache_at(cache_dir: Path, folder: Path) -> None:
-    """Make ``folder`` the cached bundle (atomic rename), then drop older bundles."""
+    """Make ``folder`` the cached bundle (atomic rename), then drop older bundles.
+
+    A folder without its manifest is another worker's download still in progress (workers load
+    at the same time): it is left alone unless it was abandoned, untouched for ``ABANDONED_S``.
+    """
     pointer = cache_dir / POINTER
     temporary = cache_dir / f".{POINTER}.{uuid.uuid4().hex}"
     temporary.write_text(json.dumps({"bundle": folder.name}))
     os.replace(temporary, pointer)
     for old in (cache_dir / "bundles").iterdir():
-        if old.name != folder.name:
+        if old.name == folder.name:
+            continue
+        try:
+            downloading = not (old / MANIFEST).exists() and time.time() - old.stat().st_mtime < ABANDONED_S
+        except FileNotFoundError:  # its owner removed it meanwhile
+            continue
+        if not downloading:
             shutil.rmtree(old, ignore_errors=True)
 
 

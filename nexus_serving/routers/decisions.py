@@ -55,7 +55,9 @@ async def create_decision(request: Request) -> Response:
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
     pending = PendingDecision(body, bundle, raw)
-    if len(request.scope.get("state", {}).get(IN_FLIGHT, ())) <= 1:  # alone: waiting for company costs a loop pass
+    if (
+        len(request.scope.get("state", {}).get(IN_FLIGHT, ())) <= 1
+    ):  # alone: waiting for company costs a loop pass
         answer = decide_all(services, [pending])[0]
         if isinstance(answer, Exception):
             raise answer

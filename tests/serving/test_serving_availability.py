@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
+
+from nexus_serving.model_store import (
+    ABANDONED_S,
+    MANIFEST,
+    load_from_cache,
+    load_from_registry,
+    registry_client,
+)
 
 
 def test_no_champion_is_503_but_healthy(tmp_path, market):
@@ -35,3 +46,26 @@ def test_registry_down_serves_the_cache(client, cache_dir, market, monkeypatch: 
     from_registry = client.post("/v1/decisions", json=body, headers=AUTH).json()
     for key in ("action", "predicted_return", "volatility_forecast", "anomaly_score", "model_versions"):
         assert from_cache[key] == from_registry[key]
+
+
+def test_a_registry_load_keeps_another_workers_download_and_drops_old_bundles(trained_registry, tmp_path):
+    """Workers load at the same time: one finishing first must not delete the other's folder mid-download."""
+    cache = tmp_path / "cache"
+    bundles = cache / "bundles"
+    in_progress, finished, abandoned = (
+        bundles / "other-worker",
+        bundles / "older",
+        bundles / "failed-long-ago",
+    )
+    for folder in (in_progress, finished, abandoned):
+        folder.mkdir(parents=True)
+    (finished / MANIFEST).write_text("{}")
+    long_ago = time.time() - ABANDONED_S - 60
+    os.utime(abandoned, (long_ago, long_ago))
+
+    bundle = load_from_registry(registry_client(trained_registry), cache)
+
+    assert bundle.source == "registry"
+    assert in_progress.is_dir(), "a download in progress is left alone"
+    assert not finished.exists() and not abandoned.exists()
+    assert load_from_cache(cache).champions.versions == bundle.champions.versions
