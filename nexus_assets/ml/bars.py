@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from nexus_assets.ml.bar_kernel import bars_obey_value_rules
+
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BAR_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
@@ -61,24 +63,8 @@ def _first_row(frame: pl.DataFrame, mask: pl.Expr) -> int | None:
 def values_clean(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
 ) -> bool:
-    """True when no value rule can fail on these float64 columns (one NumPy pass).
-
-    Comparisons are False for NaN, and "< inf" rules out infinities, so one conjunction covers
-    every rule ``_check_values`` names one by one.
-    """
-    with np.errstate(invalid="ignore"):
-        ok = (
-            (low > 0)
-            & (high < np.inf)
-            & (high >= low)
-            & (high >= open_)
-            & (high >= close)
-            & (low <= open_)
-            & (low <= close)
-            & (volume >= 0)
-            & (volume < np.inf)
-        )
-    return bool(ok.all())
+    """True when no value rule can fail on these float64 columns (one compiled pass)."""
+    return bool(bars_obey_value_rules(open_, high, low, close, volume))
 
 
 def _clean(frame: pl.DataFrame) -> bool:

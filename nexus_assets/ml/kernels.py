@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from nexus_assets.ml.anomaly_rules import RuleConfig, bar_window
+from nexus_assets.ml.bars import values_clean
 from nexus_assets.ml.features import LOOKBACK_BARS, feature_matrix_values
 from nexus_assets.ml.forest_kernel import NODE, WIDE_NODE, isolation_scores
 from nexus_assets.ml.volatility_kernel import N_REGRESSORS, design_rows, forecast_rows
@@ -22,6 +23,7 @@ def warm_up() -> None:
     feature_matrix_values(bars, 1)
     feature_matrix_values(bars, 1, {"sig_net": np.zeros(LOOKBACK_BARS), "sig_n": np.zeros(LOOKBACK_BARS)})
     newest_window_sums(prices, 2, 1.0, 1)
+    values_clean(prices, prices, prices, prices, prices)
     design_rows(prices, prices, prices, prices, 1e-8)
     forecast_rows(prices, prices, prices, prices, 1e-8, np.zeros(N_REGRESSORS))
     bar_window({"timestamp": np.arange(LOOKBACK_BARS, dtype=np.int64), **bars}, RuleConfig())

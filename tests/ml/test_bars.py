@@ -7,8 +7,16 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nexus_assets.ml.bars import BAR_SCHEMA, BarsValidationError, validate_bar_columns, validate_bars
+from nexus_assets.ml.bars import (
+    BAR_SCHEMA,
+    BarsValidationError,
+    validate_bar_columns,
+    validate_bars,
+    values_clean,
+)
 
 
 def _bars(**overrides: list) -> pl.DataFrame:
@@ -100,3 +108,27 @@ def test_bar_columns_pass_and_fail_exactly_as_the_table():
     unordered = _bars(timestamp=[datetime(2024, 1, d, 21, tzinfo=UTC) for d in (2, 4, 3)])
     with pytest.raises(BarsValidationError, match="strictly increase"):
         validate_bar_columns("AAA", _columns(unordered), source="t")
+
+
+def _numpy_rules(open_, high, low, close, volume) -> bool:
+    """The nine value rules as NumPy expressions: what the compiled pass must agree with."""
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (low > 0) & (high < np.inf) & (high >= low) & (high >= open_) & (high >= close)
+            & (low <= open_) & (low <= close) & (volume >= 0) & (volume < np.inf)
+        )  # fmt: skip
+    return bool(ok.all())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(*[st.sampled_from([1.0, 2.0, 3.0, 0.0, -1.0, 5e-324, np.inf, -np.inf, np.nan])] * 5),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_compiled_value_rules_agree_with_numpy(rows):
+    """Every mix of ordinary, zero, negative, denormal, infinite and NaN values."""
+    columns = [np.array(column, dtype=np.float64) for column in zip(*rows, strict=True)]
+    assert values_clean(*columns) == _numpy_rules(*columns)
