@@ -26,6 +26,12 @@ from nexus_serving.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+GATHER_S = 0.01
+"""How long a batch gathers once its first record is in. Short on purpose: every 50 ms the writer
+made bursts of several milliseconds of SQLite work that requests on the same cores waited
+behind (p99 at concurrency 8 measured 7.6 to 8.1 ms with 50 ms, 6.3 to 6.5 ms with 10 ms)."""
+IDLE_WAIT_S = 0.25
+"""How long an idle writer sleeps before looking at whether the log is closing."""
 DROP_LOG_INTERVAL_S = 10.0
 """At most one drop warning per interval, so a full queue cannot flood the log."""
 
@@ -81,7 +87,7 @@ class AuditLog:
         *,
         capacity: int = 100_000,
         batch_size: int = 500,
-        interval_s: float = 0.05,
+        interval_s: float = GATHER_S,
         close_timeout_s: float = 10.0,
         max_backoff_s: float = 2.0,
     ) -> None:
@@ -151,7 +157,7 @@ class AuditLog:
     def _take(self) -> list[AuditRecord]:
         """The next batch: wait for a first record, then let more gather for ``interval_s``."""
         try:
-            first = self._queue.get(timeout=self._interval_s)
+            first = self._queue.get(timeout=IDLE_WAIT_S)
         except queue.Empty:
             return []
         if self._queue.qsize() < self._batch_size - 1:
