@@ -138,6 +138,8 @@ class WorkerChannel:
                 message, fds, _, _ = socket.recv_fds(self._socket, len(_NOTE), 1)
             except BlockingIOError:
                 return connections
+            except OSError:  # the channel broke: as good as closed
+                message, fds = b"", []
             if not message and not fds:
                 for connection in connections:
                     connection.close()

@@ -87,6 +87,7 @@ class DispatchedServer(uvicorn.Server):
                 self.should_exit = True
                 return
             for connection in connections:
+                # As on the sockets a listening server accepts: a response is never held for an ACK.
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 task = loop.create_task(
                     loop.connect_accepted_socket(protocol, connection, ssl=self.config.ssl)
