@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from nexus_assets.paths import nexus_home
-from nexus_assets.sim.process import spawn_detached
+from nexus_assets.sim.process import spawn_detached, wait_until_healthy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAIN_JOB = "nexus_main_job"
@@ -151,21 +149,6 @@ def _running_pid(config: StackConfig, name: str) -> int | None:
     return pid
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"{url}: process exited with {process.returncode}; log tail:\n{tail}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f}s; see {log}")
-
-
 def start(config: StackConfig, *, timeout_s: float = 180.0) -> None:
     """Start every service not already running and wait until each answers its health URL."""
     prepare_dagster_home(config)
@@ -180,7 +163,7 @@ def start(config: StackConfig, *, timeout_s: float = 180.0) -> None:
         with log.open("ab") as sink:
             process = spawn_detached(service.command, log=sink, env=env, cwd=PROJECT_ROOT)
         _pid_file(config, service.name).write_text(str(process.pid))
-        _wait_healthy(service.health_url, process, log, timeout_s)
+        wait_until_healthy(service.health_url, timeout_s=timeout_s, process=process, log=log, poll_s=0.5)
         print(f"{service.name}: up (pid {process.pid}, log {log})")
 
 

@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -42,8 +41,8 @@ from nexus_assets.sim.live_engine_api import (
 from nexus_assets.sim.live_engine_records import EngineError
 from nexus_assets.sim.live_engine_world import LiveEngineWorld, WorldConfig
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
-from nexus_assets.sim.market import DEFAULT_SYMBOLS
 from nexus_assets.sim.sim_controls import Ticker, fault_and_stats_routes
+from nexus_assets.sim.stand_in_cli import configure_logging, serve, stand_in_parser
 
 logger = logging.getLogger("nexus_assets.sim.live_engine_server")
 
@@ -157,35 +156,27 @@ def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m nexus_assets.sim.live_engine_server", description="Serve the Live Engine stand-in."
+    parser = stand_in_parser(
+        "nexus_assets.sim.live_engine_server",
+        "Serve the Live Engine stand-in.",
+        initial_bars=WorldConfig.initial_bars,
+        port=8766,
+        initial_bars_help="bars before start-up, the last at the newest close (as the Lona stand-in)",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--api-key", default=os.environ.get("LIVE_ENGINE_API_KEY", "dev-key"))
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--bar-interval",
         type=float,
         default=5.0,
         help="seconds between bars (resting orders fill at each new bar); 0 disables the ticker",
     )
-    parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbol names")
-    parser.add_argument(
-        "--initial-bars",
-        type=int,
-        default=WorldConfig.initial_bars,
-        help="bars before start-up, the last at the newest close (as the Lona stand-in)",
-    )
-    parser.add_argument("--log-level", default="warning")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
-    logging.basicConfig(level=args.log_level.upper())
-    world = LiveEngineWorld(WorldConfig(seed=args.seed, symbols=symbols, initial_bars=args.initial_bars))
+    configure_logging(args)
+    world = LiveEngineWorld(WorldConfig(seed=args.seed, symbols=args.symbols, initial_bars=args.initial_bars))
     app = create_app(world, api_key=args.api_key, bar_interval_s=args.bar_interval)
     logger.warning(
         "Live Engine stand-in on http://%s:%d%s (seed %d, a bar every %gs)",
@@ -195,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seed,
         args.bar_interval,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    serve(app, args)
 
 
 if __name__ == "__main__":

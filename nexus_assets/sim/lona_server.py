@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,8 +32,8 @@ from nexus_assets.sim.lona_api import API_PREFIX, error_response, json_response,
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.lona_records import WorldError
 from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
-from nexus_assets.sim.market import DEFAULT_SYMBOLS
 from nexus_assets.sim.sim_controls import Ticker, fault_and_stats_routes
+from nexus_assets.sim.stand_in_cli import configure_logging, serve, stand_in_parser
 
 logger = logging.getLogger("nexus_assets.sim.lona_server")
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
@@ -126,40 +125,32 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m nexus_assets.sim.lona_server", description="Serve the Lona stand-in."
+    parser = stand_in_parser(
+        "nexus_assets.sim.lona_server",
+        "Serve the Lona stand-in.",
+        initial_bars=WorldConfig.initial_bars,
+        port=8765,
+        initial_bars_help="bars revealed at start, the last at the newest close",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", default=os.environ.get("LONA_AGENT_TOKEN", "dev-token"))
     parser.add_argument("--user-id", default=os.environ.get("LONA_AGENT_ID", "dev-agent"))
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--report-interval",
         type=float,
         default=5.0,
         help="seconds between ticks (new bar + new report); 0 disables the ticker",
     )
-    parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbol names")
     parser.add_argument("--strategies", type=int, default=12, help="number of strategies")
-    parser.add_argument(
-        "--initial-bars",
-        type=int,
-        default=WorldConfig.initial_bars,
-        help="bars revealed at start, the last at the newest close",
-    )
     parser.add_argument("--horizon-bars", type=int, default=WorldConfig.horizon_bars, help="bars in total")
-    parser.add_argument("--log-level", default="warning")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
-    logging.basicConfig(level=args.log_level.upper())
+    configure_logging(args)
     config = WorldConfig(
         seed=args.seed,
-        symbols=symbols,
+        symbols=args.symbols,
         n_strategies=args.strategies,
         initial_bars=args.initial_bars,
         horizon_bars=max(args.horizon_bars, args.initial_bars),
@@ -175,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         config.n_strategies,
         config.seed,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    serve(app, args)
 
 
 if __name__ == "__main__":

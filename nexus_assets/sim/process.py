@@ -33,11 +33,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _output(log: IO[bytes] | None, limit: int = 4000) -> str:
+def _output(log: IO[bytes] | Path | None, limit: int = 4000) -> str:
+    """The tail of a process's output, from its open log file or the log's path."""
     if log is None:
         return ""
-    log.flush()
-    text = Path(log.name).read_bytes().decode("utf-8", errors="replace")
+    if not isinstance(log, Path):
+        log.flush()
+        log = Path(log.name)
+    try:
+        text = log.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log {log} unreadable: {exc})"
     return text[-limit:]
 
 
@@ -46,7 +52,7 @@ def wait_until_healthy(
     *,
     timeout_s: float,
     process: subprocess.Popen[bytes] | None = None,
-    log: IO[bytes] | None = None,
+    log: IO[bytes] | Path | None = None,
     poll_s: float = 0.05,
 ) -> None:
     """Poll ``url`` until it answers 200; fail fast, with the output, if ``process`` exits."""

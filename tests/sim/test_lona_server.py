@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -285,3 +287,26 @@ def test_waiting_for_nothing_times_out():
     with pytest.raises(StandInStartError, match=r"not healthy after 0\.3s"):
         wait_until_healthy(f"http://127.0.0.1:{free_port()}/health", timeout_s=0.3)
     assert time.monotonic() - started < 3
+
+
+def test_a_process_logging_to_a_file_path_is_reported_with_its_output(tmp_path):
+    """How ``nexus stack`` waits: the log is a path its detached services append to."""
+    log = tmp_path / "service.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "print('port already in use'); raise SystemExit(3)"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    process.wait(timeout=10)
+    with pytest.raises(StandInStartError, match=r"(?s)exited with code 3.*port already in use"):
+        wait_until_healthy(f"http://127.0.0.1:{free_port()}/health", timeout_s=5, process=process, log=log)
+
+
+@pytest.mark.parametrize("module", ["nexus_assets.sim.lona_server", "nexus_assets.sim.live_engine_server"])
+def test_a_stand_in_refuses_an_empty_symbol_list_naming_the_option(module):
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--symbols", " , "], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "argument --symbols: give at least one symbol name" in result.stderr
