@@ -63,7 +63,7 @@ bench: install
 	$(BIN)/python benchmarks/anomaly.py
 	$(BIN)/python benchmarks/optimizer.py
 	$(BIN)/python benchmarks/backtest.py
-	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/serving.py --floor
 
 clean:
 	rm -rf .nexus .pytest_cache .ruff_cache

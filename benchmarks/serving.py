@@ -7,7 +7,8 @@ load generator: keep-alive HTTP/1.1 connections, request bytes encoded up front 
 Then it serves the same predictor with ``mlflow models serve`` and drives ``/invocations`` with
 the equivalent feature window. Each level runs a warm-up, then a fixed duration; the table has
 p50/p99 latency and throughput per concurrency, and the throughput ratio.
-Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--workers 2]`.
+With ``--floor`` it also drives a bare ASGI app on the same uvicorn (``http_floor_app.py``): the
+transport's own cost. Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--floor]`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -257,7 +259,9 @@ def bootstrap(root: Path) -> dict[str, str]:
     return env
 
 
-def print_table(nexus: list[LevelResult], mlflow: list[LevelResult], workers: int) -> None:
+def print_table(
+    nexus: list[LevelResult], mlflow: list[LevelResult], workers: int, floor: Sequence[LevelResult] = ()
+) -> None:
     print()
     print(
         f"{'server':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6} "
@@ -267,6 +271,7 @@ def print_table(nexus: list[LevelResult], mlflow: list[LevelResult], workers: in
     for name, results in (
         (f"nexus serve (--workers {workers})", nexus),
         (f"mlflow models serve (-w {workers})", mlflow),
+        (f"bare ASGI app (--workers {workers})", floor),
     ):
         for r in results:
             base = baseline.get(r.concurrency)
@@ -298,6 +303,11 @@ def check_targets(nexus: list[LevelResult], mlflow: list[LevelResult]) -> None:
         print(
             f"target >= 4x mlflow models serve throughput: best {best:.1f}x, {'met' if best >= 4 else 'NOT met'}"
         )
+        for c in sorted(set(by_level) & set(base)):
+            print(
+                f"  c={c}: 4x needs <= {base[c].server_cpu_ms_per_request / 4:.2f} ms of server CPU per decision "
+                f"on saturated cores; used {by_level[c].server_cpu_ms_per_request:.2f}"
+            )
 
 
 def main() -> None:
@@ -309,6 +319,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of both servers")
     parser.add_argument("--registry", type=Path, help="registry folder to reuse (trained once if empty)")
     parser.add_argument("--skip-mlflow", action="store_true", help="measure the decision service only")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also drive a bare ASGI app on the same uvicorn: the transport's own cost",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.concurrency = 1.0, 0.5, "1,8"
@@ -381,7 +396,20 @@ def main() -> None:
                     "127.0.0.1", port, factory, levels, args.warmup, args.duration, server.pid
                 )
 
-        print_table(nexus, mlflow, args.workers)
+        floor: list[LevelResult] = []
+        if args.floor:
+            port = free_port()
+            command = [
+                str(Path(sys.executable).parent / "uvicorn"), "http_floor_app:app",
+                "--app-dir", str(Path(__file__).parent), "--port", str(port), "--workers", str(args.workers),
+                "--http", "httptools", "--loop", "uvloop", "--log-level", "warning", "--no-access-log",
+            ]  # fmt: skip
+            print(f"\nbare ASGI app, uvicorn --workers {args.workers} (transport floor)")
+            with running_process(command, health_url=f"http://127.0.0.1:{port}/", env=env) as server:
+                factory = RequestFactory("127.0.0.1", port, "/v1/decisions", encoded, headers)
+                floor = run_levels("127.0.0.1", port, factory, levels, args.warmup, args.duration, server.pid)
+
+        print_table(nexus, mlflow, args.workers, floor)
         check_targets(nexus, mlflow)
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
