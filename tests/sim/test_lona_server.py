@@ -92,7 +92,10 @@ def test_pagination_envelope(api):
     assert "detail" in invalid.json()
 
 
-def test_symbol_and_data_layout(api):
+def test_symbol_and_data_layout(api, control):
+    """Every bar revealed so far: the initial ones plus one per tick other tests may have made."""
+    revealed = control.get("/_sim/state").json()["data"]["revealed_bars"]
+    assert revealed >= WorldConfig.initial_bars
     sid = symbol_id(api, "SPY")
     symbol = api.get(f"symbols/{sid}").json()["data"]
     assert symbol["name"] == "SPY"
@@ -104,7 +107,7 @@ def test_symbol_and_data_layout(api):
     bars = data["bars"]
     assert set(bars) == {"timestamp", "open", "high", "low", "close", "volume"}
     assert len({len(column) for column in bars.values()}) == 1
-    assert len(bars["timestamp"]) == WorldConfig.initial_bars
+    assert len(bars["timestamp"]) == revealed
     assert bars["timestamp"][0] == symbol["data_range"]["start"]
     assert bars["timestamp"][-1] == symbol["data_range"]["end"]
     assert all(t.endswith("Z") for t in bars["timestamp"])
