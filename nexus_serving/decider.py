@@ -134,6 +134,6 @@ def _decided(
     if services.audit is not None:
         latency_ms = (time.perf_counter() - item.received) * 1000.0
         services.audit.record(
-            AuditRecord(request, response, outcome.features_hash, latency_ms, item.raw, encoded)
+            AuditRecord.of(request, response, outcome.features_hash, latency_ms, item.raw, encoded)
         )
     return encoded

@@ -38,7 +38,7 @@ def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> lis
         decided_at=datetime.now(UTC),
     )
     return [
-        AuditRecord(request, template.model_copy(update={"decision_id": uuid.uuid4().hex}), "f" * 64, 1.0)
+        AuditRecord.of(request, template.model_copy(update={"decision_id": uuid.uuid4().hex}), "f" * 64, 1.0)
         for _ in range(count)
     ]
 
