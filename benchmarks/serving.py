@@ -297,17 +297,22 @@ def check_targets(nexus: list[LevelResult], mlflow: list[LevelResult]) -> None:
             f"target >= 2000/s with p99 <= 10 ms at c=8: {r.throughput:.0f}/s, p99 {r.percentile(99):.2f} ms, "
             f"{'met' if met else 'NOT met'}"
         )
-    ratios = [by_level[c].throughput / base[c].throughput for c in by_level if c in base]
-    if ratios:
-        best = max(ratios)
+    if by_level and base:
+        # Peak against peak: MLflow's workers share one socket, and at a given level one of them
+        # sometimes takes every connection, which halves its figure there by chance.
+        ours = max(by_level.values(), key=lambda r: r.throughput)
+        theirs = max(base.values(), key=lambda r: r.throughput)
+        ratio = ours.throughput / theirs.throughput
         print(
-            f"target >= 4x mlflow models serve throughput: best {best:.1f}x, {'met' if best >= 4 else 'NOT met'}"
+            f"target >= 4x mlflow models serve throughput (peak against peak): {ours.throughput:.0f}/s at "
+            f"c={ours.concurrency} against {theirs.throughput:.0f}/s at c={theirs.concurrency}, {ratio:.1f}x, "
+            f"{'met' if ratio >= 4 else 'NOT met'}"
         )
-        for c in sorted(set(by_level) & set(base)):
-            print(
-                f"  c={c}: server CPU per decision {by_level[c].server_cpu_ms_per_request:.2f} ms; 4x on saturated "
-                f"cores needs at most a quarter of MLflow's {base[c].server_cpu_ms_per_request:.2f} ms per request"
-            )
+        per_cpu = theirs.server_cpu_ms_per_request / ours.server_cpu_ms_per_request
+        print(
+            f"  per second of server CPU: {per_cpu:.1f}x ({ours.server_cpu_ms_per_request:.2f} ms per decision against "
+            f"{theirs.server_cpu_ms_per_request:.2f} ms per MLflow request; the worker balance does not move it)"
+        )
 
 
 def main() -> None:

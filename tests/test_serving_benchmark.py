@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 ANSWER = b'{"ok":true}'
@@ -95,3 +96,20 @@ def test_server_cpu_counts_the_whole_process_tree():
     assert total >= 0.4  # the grandchild's burn, which the parent's own stat does not include
     assert own > 0
     assert bench.tree_cpu_seconds(parent.pid) == 0.0  # gone: nothing left to count
+
+
+def test_the_mlflow_ratio_is_peak_against_peak(capsys):
+    """A level where MLflow's workers happened to be unbalanced must not decide the verdict."""
+    bench = _load_benchmark()
+
+    def level(concurrency: int, requests: int, cpu_ms: float) -> object:
+        cpu_s = requests * cpu_ms / 1e3
+        return bench.LevelResult(concurrency, requests, 0, 1.0, np.full(requests, 0.001), cpu_s, 0.1)
+
+    nexus = [level(1, 1_000, 0.8), level(8, 2_800, 0.6), level(32, 3_000, 0.6)]
+    mlflow = [level(1, 700, 1.4), level(8, 700, 1.4), level(32, 1_400, 1.5)]  # c=8: 4.0x by chance
+    bench.check_targets(nexus, mlflow)
+    out = capsys.readouterr().out
+    verdict = next(line for line in out.splitlines() if "4x mlflow" in line)
+    assert "3000/s at c=32 against 1400/s at c=32, 2.1x, NOT met" in verdict
+    assert "per second of server CPU: 2.5x (0.60 ms per decision against 1.50 ms" in out
