@@ -95,7 +95,9 @@ def decide_all(
                 results[index] = _decided(services, pending[index], bars, view, fingerprint, now, news)
     for index, earlier in repeats:
         results[index] = results[earlier]
-    return results  # type: ignore[return-value]  # every index is filled above
+    # Every index is filled above, except fresh requests an atomic pass left undecided
+    # because another failed: the caller raises that failure and never reads them.
+    return results  # type: ignore[return-value]
 
 
 def _views(

@@ -55,9 +55,8 @@ async def create_decision(request: Request) -> Response:
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
     pending = PendingDecision(body, bundle, raw)
-    if (
-        len(request.scope.get("state", {}).get(IN_FLIGHT, ())) <= 1
-    ):  # alone: waiting for company costs a loop pass
+    alone = len(request.scope.get("state", {}).get(IN_FLIGHT, ())) <= 1
+    if alone:  # waiting for company would cost a pass of the loop
         answer = decide_all(services, [pending])[0]
         if isinstance(answer, Exception):
             raise answer

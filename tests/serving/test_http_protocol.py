@@ -84,8 +84,8 @@ def test_head_requests_and_keep_alive_work_over_real_http(client):
     assert client.get("/health").json() == {"status": "ok"}  # same keep-alive connection
 
 
-def test_a_response_arrives_whole_on_a_raw_socket(client, market):
-    """Head and body of an error answer arrive together on a plain socket."""
+def test_a_response_arrives_whole_on_a_raw_socket(client):
+    """A held head is sent with its body: the whole answer reaches a plain socket, length as declared."""
     url = httpx.URL(str(client.base_url))
     with socket.create_connection((url.host, url.port), timeout=5) as raw:
         raw.sendall(

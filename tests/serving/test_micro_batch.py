@@ -22,15 +22,21 @@ class Doubler:
         return [ValueError(f"item {item} is bad") if item == self.fail_on else item * 2 for item in items]
 
 
-def test_requests_of_one_loop_pass_form_one_batch_in_order():
+@pytest.mark.parametrize(
+    ("max_size", "batches"),
+    [(32, [[0, 1, 2, 3, 4]]), (2, [[0, 1], [2, 3], [4]])],
+    ids=["one-batch", "split-by-max-size"],
+)
+def test_requests_of_one_loop_pass_form_one_batch_in_order(max_size, batches):
+    """A burst is one batch, cut into pieces of at most ``max_size``; results keep the callers' order."""
     handler = Doubler()
 
     async def burst() -> list[int]:
-        batcher = MicroBatcher(handler, max_size=32)
+        batcher = MicroBatcher(handler, max_size=max_size)
         return await asyncio.gather(*(batcher.submit(i) for i in range(5)))
 
     assert asyncio.run(burst()) == [0, 2, 4, 6, 8]
-    assert handler.batches == [[0, 1, 2, 3, 4]]
+    assert handler.batches == batches
 
 
 def test_a_lone_request_runs_alone_and_later_ones_form_new_batches():
@@ -42,17 +48,6 @@ def test_a_lone_request_runs_alone_and_later_ones_form_new_batches():
 
     assert asyncio.run(one_by_one()) == [0, 2, 4]
     assert handler.batches == [[0], [1], [2]]
-
-
-def test_max_size_splits_a_burst():
-    handler = Doubler()
-
-    async def burst() -> list[int]:
-        batcher = MicroBatcher(handler, max_size=2)
-        return await asyncio.gather(*(batcher.submit(i) for i in range(5)))
-
-    assert asyncio.run(burst()) == [0, 2, 4, 6, 8]
-    assert handler.batches == [[0, 1], [2, 3], [4]]
 
 
 def test_an_item_error_reaches_its_caller_only():
