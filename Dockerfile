@@ -1,6 +1,6 @@
 # trade-nexus: one image for every role (decision service, Dagster webserver, daemon and code
 # server, MLflow tracking server). The container's command selects the role; see
-# docker/entrypoint.sh and the README section "Container image".
+# docker/entrypoint.sh and docs/deployment.md, section "Container image".
 #
 #   docker build -t trade-nexus .
 #   docker run --rm -p 8000:8000 -e NEXUS_API_TOKENS=... trade-nexus serve

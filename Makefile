@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python benchmarks/optimizer.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/serving.py --floor
+	$(BIN)/python benchmarks/transports.py --nexus-tree .
 
 clean:
 	rm -rf .nexus .pytest_cache .ruff_cache

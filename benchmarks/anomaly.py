@@ -20,8 +20,8 @@ import numpy as np
 import polars as pl
 
 from nexus_assets.ml.anomaly import evaluate_anomaly_detector, fit_anomaly_detector
-from nexus_assets.ml.anomaly_fit import fit_isolation_forest
-from nexus_assets.ml.anomaly_inputs import feature_matrix, model_inputs
+from nexus_assets.ml.anomaly.fit import fit_isolation_forest
+from nexus_assets.ml.anomaly.inputs import feature_matrix, model_inputs
 from nexus_assets.ml.features import LOOKBACK_BARS, compute_features, features_for_last_bar
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 

@@ -18,12 +18,12 @@ from collections import Counter
 
 import numpy as np
 
-from nexus_assets.ml.covariance import shrunk_covariance
-from nexus_assets.ml.optimizer import AllocationLimits, WeightOptimizer
-from nexus_assets.ml.optimizer_inputs import problem_inputs
-from nexus_assets.ml.optimizer_limits import turnover_budget
-from nexus_assets.ml.optimizer_problem import AllocationProblem
-from nexus_assets.ml.optimizer_reference import reference_objective, reference_weights
+from nexus_assets.ml.optimizer.inputs import problem_inputs
+from nexus_assets.ml.optimizer.limits import turnover_budget
+from nexus_assets.ml.optimizer.problem import AllocationProblem
+from nexus_assets.ml.optimizer.reference import reference_objective, reference_weights
+from nexus_assets.ml.optimizer.weights import AllocationLimits, WeightOptimizer
+from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 
 WINDOW = 250
 COVARIANCES = 50

@@ -121,14 +121,20 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 async def drive(
     host: str,
-    port: int,
+    port: int | Sequence[int],
     factory: RequestFactory,
     concurrency: int,
     warmup: float,
     duration: float,
-    server_pid: int | None = None,
+    server_pid: int | Sequence[int] | None = None,
 ) -> LevelResult:
-    """``concurrency`` connections, each sending its next request as soon as the last is answered."""
+    """``concurrency`` connections, each sending its next request as soon as the last is answered.
+
+    With several ports the connections go to them in turn, as an ingress spreads them over
+    replicas; with several server pids their CPU is added up.
+    """
+    ports = [port] if isinstance(port, int) else list(port)
+    pids = [] if server_pid is None else [server_pid] if isinstance(server_pid, int) else list(server_pid)
     latencies: list[float] = []
     errors = [0]
     start_at = time.perf_counter() + warmup
@@ -137,8 +143,8 @@ async def drive(
 
     def sample(when: str) -> None:
         cpu[f"client_{when}"] = time.process_time()
-        if server_pid is not None:
-            cpu[f"server_{when}"] = tree_cpu_seconds(server_pid)
+        if pids:
+            cpu[f"server_{when}"] = sum(tree_cpu_seconds(pid) for pid in pids)
 
     async def sampler() -> None:
         await asyncio.sleep(max(start_at - time.perf_counter(), 0.0))
@@ -146,8 +152,8 @@ async def drive(
         await asyncio.sleep(max(stop_at - time.perf_counter(), 0.0))
         sample("stop")
 
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def connection(index: int) -> None:
+        reader, writer = await asyncio.open_connection(host, ports[index % len(ports)])
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -166,7 +172,7 @@ async def drive(
         finally:
             writer.close()
 
-    await asyncio.gather(sampler(), *(connection() for _ in range(concurrency)))
+    await asyncio.gather(sampler(), *(connection(i) for i in range(concurrency)))
     nan = float("nan")
     return LevelResult(
         concurrency,
@@ -181,12 +187,12 @@ async def drive(
 
 def run_levels(
     host: str,
-    port: int,
+    port: int | Sequence[int],
     factory: RequestFactory,
     levels: list[int],
     warmup: float,
     duration: float,
-    server_pid: int | None = None,
+    server_pid: int | Sequence[int] | None = None,
 ) -> list[LevelResult]:
     """Each level on a uvloop event loop: the generator's own CPU per request is about halved."""
     results = []
@@ -206,7 +212,7 @@ def run_levels(
 
 def decision_bodies(market: pl.DataFrame, count: int) -> list[dict]:
     """Request bodies over every simulated symbol, each a different stretch of ``BARS`` bars."""
-    from nexus_assets.sim.decision_requests import decision_body
+    from nexus_assets.sim.decision_bodies import decision_body
 
     symbols = market["symbol"].unique().sort().to_list()
     return [
@@ -250,7 +256,7 @@ def bootstrap(root: Path) -> dict[str, str]:
         "NEXUS_HOME": str(root / "home"),
     }
     os.environ.update(env)
-    from nexus_serving.bootstrap import ensure_champions
+    from nexus_assets.bootstrap import ensure_champions
 
     started = time.perf_counter()
     trained = ensure_champions(log=lambda _: None)
@@ -315,14 +321,32 @@ def check_targets(nexus: list[LevelResult], mlflow: list[LevelResult]) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def level_options(parser: argparse.ArgumentParser) -> None:
+    """The load options every serving benchmark takes."""
     parser.add_argument("--quick", action="store_true", help="short smoke run: 1 s per level, c=1 and 8")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of both servers")
     parser.add_argument("--registry", type=Path, help="registry folder to reuse (trained once if empty)")
+
+
+def levels_of(args: argparse.Namespace) -> list[int]:
+    """The concurrency levels to run (``--quick`` shortens every level too)."""
+    if args.quick:
+        args.duration, args.warmup, args.concurrency = 1.0, 0.5, "1,8"
+    return [int(c) for c in args.concurrency.split(",")]
+
+
+def registry_root(args: argparse.Namespace, folder: str) -> Path:
+    root = args.registry or Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    level_options(parser)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of both servers")
     parser.add_argument("--skip-mlflow", action="store_true", help="measure the decision service only")
     parser.add_argument(
         "--floor",
@@ -330,19 +354,16 @@ def main() -> None:
         help="also drive a bare ASGI app on the same uvicorn: the transport's own cost",
     )
     args = parser.parse_args()
-    if args.quick:
-        args.duration, args.warmup, args.concurrency = 1.0, 0.5, "1,8"
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = levels_of(args)
 
     with tempfile.TemporaryDirectory(prefix="nexus-bench-serving-") as folder:
-        root = args.registry or Path(folder)
-        root.mkdir(parents=True, exist_ok=True)
+        root = registry_root(args, folder)
         bin_dir = str(Path(sys.executable).parent)
         # mlflow starts ``uvicorn`` from PATH: make it this environment's.
         env = {**os.environ, **bootstrap(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        from nexus_assets.bootstrap import BOOTSTRAP_MARKET
         from nexus_assets.sim.market import simulate_market
         from nexus_assets.sim.process import free_port, running_process
-        from nexus_serving.bootstrap import BOOTSTRAP_MARKET
 
         market = simulate_market(BOOTSTRAP_MARKET)
         bodies = decision_bodies(market, 64)

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from nexus_assets.ml.features import compute_features
-from nexus_assets.ml.lstm import predict, train_predictor
-from nexus_assets.ml.lstm_config import LstmConfig
-from nexus_assets.ml.onnx_export import OnnxPredictor, export_onnx
-from nexus_assets.ml.predictor_eval import walk_forward_folds, walk_forward_train
-from nexus_assets.ml.sequences import build_sequences
+from nexus_assets.ml.predictor.config import LstmConfig
+from nexus_assets.ml.predictor.evaluation import walk_forward_folds, walk_forward_train
+from nexus_assets.ml.predictor.lstm import predict, train_predictor
+from nexus_assets.ml.predictor.onnx_export import OnnxPredictor, export_onnx
+from nexus_assets.ml.predictor.sequences import build_sequences
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from nexus_assets.marketdata.reference import sp500_bars
-from nexus_assets.ml.volatility_walkforward import WalkForwardResult, walk_forward
+from nexus_assets.ml.volatility.walkforward import WalkForwardResult, walk_forward
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 from nexus_assets.volatility_cli import forecast_volatility
 

@@ -21,7 +21,7 @@ from nexus_assets.marketdata.wide import read_price_table
 from nexus_assets.progress import progress_bar
 
 if TYPE_CHECKING:
-    from nexus_assets.ml.backtest import BacktestConfig, BacktestResult
+    from nexus_assets.ml.backtest.replay import BacktestConfig, BacktestResult
 
 _PROG = "nexus backtest"
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> BacktestConfig:
-    from nexus_assets.ml.backtest import BacktestConfig
+    from nexus_assets.ml.backtest.replay import BacktestConfig
 
     return replace(
         BacktestConfig(),
@@ -68,7 +68,7 @@ def weights_table(result: BacktestResult, timestamps: pl.Series) -> pl.DataFrame
 
 def run(args: argparse.Namespace) -> int:
     # The optimizer stack (cvxpy) loads only when a backtest actually runs.
-    from nexus_assets.ml.backtest import run_backtest
+    from nexus_assets.ml.backtest.replay import run_backtest
 
     try:
         config = _config(args)

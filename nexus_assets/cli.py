@@ -60,14 +60,17 @@ def _forecast_volatility(args: argparse.Namespace) -> int:
     return run(args)
 
 
+SHUTDOWN_GRACE_S = 20
+"""Seconds ``nexus serve`` waits for requests in flight after SIGTERM."""
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
     from pydantic import ValidationError
 
-    from nexus_serving.server_config import server_config
+    from nexus_serving.server_config import serve, server_config
     from nexus_serving.settings import get_settings
-    from nexus_serving.workers import serve as serve_workers
 
     try:
         settings = get_settings()
@@ -75,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"nexus serve: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     if args.bootstrap:
-        from nexus_serving.bootstrap import ensure_champions
+        from nexus_assets.bootstrap import ensure_champions
 
         if settings.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
@@ -93,8 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=workers,
         access_log=settings.access_log,
+        # SIGTERM drains requests in flight for at most this long, then the lifespan closes the
+        # audit log; a container platform kills the process some seconds after (30 s on Azure).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
-    return serve_workers(config)
+    return serve(config)
 
 
 def build_parser() -> argparse.ArgumentParser:

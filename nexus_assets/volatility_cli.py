@@ -18,8 +18,8 @@ import polars as pl
 
 from nexus_assets.marketdata.files import SUFFIXES, read_bars_file
 from nexus_assets.ml.bars import BarsValidationError
-from nexus_assets.ml.volatility import VolatilityFitError
-from nexus_assets.ml.volatility_walkforward import (
+from nexus_assets.ml.volatility.model import VolatilityFitError
+from nexus_assets.ml.volatility.walkforward import (
     QlikeSummary,
     WalkForwardResult,
     Window,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import orjson
 from tenacity import RetryCallState, Retrying, wait_exponential
 
-from nexus_serving.audit_sinks import AuditRow, AuditSink, open_sink
+from nexus_serving.audit_sinks import REJECTED_TABLE, AuditRow, AuditSink, open_sink
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 from nexus_serving.settings import Settings
@@ -208,8 +208,14 @@ class AuditLog:
                 reraise=True,
             ):
                 with attempt:
-                    self.sink.write(rows)
-            self._metrics.audit_written.inc(len(rows))
+                    rejected = self.sink.write(rows)
+            self._metrics.audit_written.inc(len(rows) - rejected)
+            if rejected:
+                self._metrics.audit_rejected.inc(rejected)
+                logger.error(
+                    "decision audit: %s refused %d of %d records for their content; they are in %s",
+                    self.sink.description, rejected, len(rows), REJECTED_TABLE,
+                )  # fmt: skip
         except Exception as exc:
             self._metrics.audit_dropped.inc(len(rows))
             logger.error(

@@ -3,10 +3,16 @@
 A sink is used from the audit writer thread only. It connects lazily, runs its idempotent
 migration on every (re)connect, and after any failure drops its connection so the next
 write starts clean: a database that comes back, or a table dropped by hand, heals itself.
+
+A batch the database refuses for its content (PostgreSQL stores no U+0000, for one) is never
+retried as is, or it would block every later record: its rows are written one by one and each
+refused row goes, as escaped ASCII JSON, to ``decision_audit_rejected`` with the database's
+reason, where an operator can read it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -22,6 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from nexus_assets.paths import nexus_home
 
 TABLE = "decision_audit"
+REJECTED_TABLE = "decision_audit_rejected"
 AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str]
 """decision_id, request_id, decided_at, symbol, action, model_versions, features_hash,
 latency_ms, request, response (the three JSON values already serialised)."""
@@ -36,8 +43,12 @@ class AuditSink(Protocol):
     description: str
     """The destination, safe to log (no password)."""
 
-    def write(self, rows: Sequence[AuditRow]) -> None:
-        """Store ``rows`` in one transaction; a row already stored is skipped, so a retry is safe."""
+    def write(self, rows: Sequence[AuditRow]) -> int:
+        """Store ``rows``; a row already stored is skipped, so a retry is safe.
+
+        Returns how many rows the database refused for their content and that went to the
+        rejected table instead; a database that cannot be reached raises.
+        """
 
     def redact(self, text: str) -> str:
         """``text`` with this sink's secret removed (error messages may quote the connection string)."""
@@ -75,10 +86,22 @@ def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
     raise ValueError(f"unsupported audit database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
+def rejected_json(row: AuditRow) -> str:
+    """The row as JSON in escaped ASCII: every database stores it, whatever characters it holds."""
+    values = [value.isoformat() if isinstance(value, datetime) else value for value in row]
+    return json.dumps(values, ensure_ascii=True)
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")
+
+
 class _ReconnectingSink:
     """Connects lazily; after any failure drops the connection, so the next write reconnects and re-migrates."""
 
     _conn: sqlite3.Connection | psycopg.Connection | None = None
+    _content_errors: tuple[type[Exception], ...] = ()
+    """Errors that say a row's content is refused, not that the database is unavailable."""
 
     def _connect(self) -> sqlite3.Connection | psycopg.Connection:
         raise NotImplementedError
@@ -86,14 +109,31 @@ class _ReconnectingSink:
     def _insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
         raise NotImplementedError
 
-    def write(self, rows: Sequence[AuditRow]) -> None:
+    def _reject(self, conn: Any, row: AuditRow, reason: str) -> None:
+        raise NotImplementedError
+
+    def write(self, rows: Sequence[AuditRow]) -> int:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            self._insert(self._conn, rows)
+            try:
+                self._insert(self._conn, rows)
+                return 0
+            except self._content_errors:
+                return self._insert_each(self._conn, rows)
         except BaseException:
             self.close()
             raise
+
+    def _insert_each(self, conn: Any, rows: Sequence[AuditRow]) -> int:
+        rejected = 0
+        for row in rows:
+            try:
+                self._insert(conn, [row])
+            except self._content_errors as exc:
+                self._reject(conn, row, _printable(str(exc)))
+                rejected += 1
+        return rejected
 
     def close(self) -> None:
         if self._conn is not None:
@@ -117,8 +157,16 @@ class SqliteSink(_ReconnectingSink):
         )""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+        f"""CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
+            decision_id TEXT PRIMARY KEY,
+            rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            reason TEXT NOT NULL,
+            row_json TEXT NOT NULL
+        )""",
     )
     _INSERT = f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    _REJECT = f"INSERT OR IGNORE INTO {REJECTED_TABLE} (decision_id, reason, row_json) VALUES (?, ?, ?)"
+    _content_errors = (sqlite3.DataError, UnicodeEncodeError)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -146,6 +194,10 @@ class SqliteSink(_ReconnectingSink):
         with conn:
             conn.executemany(self._INSERT, [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows])
 
+    def _reject(self, conn: sqlite3.Connection, row: AuditRow, reason: str) -> None:
+        with conn:
+            conn.execute(self._REJECT, (row[0], reason, rejected_json(row)))
+
     def redact(self, text: str) -> str:
         return text
 
@@ -172,11 +224,24 @@ class PostgresSink(_ReconnectingSink):
         )""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+        f"""CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
+            decision_id TEXT PRIMARY KEY,
+            rejected_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            reason TEXT NOT NULL,
+            row_json TEXT NOT NULL
+        )""",
     )
     _INSERT = (
         f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb) "
         "ON CONFLICT (decision_id) DO NOTHING"
     )
+    _REJECT = (
+        f"INSERT INTO {REJECTED_TABLE} (decision_id, reason, row_json) VALUES (%s, %s, %s) "
+        "ON CONFLICT (decision_id) DO NOTHING"
+    )
+    _content_errors = (psycopg.DataError, UnicodeEncodeError)
+    """``DataError``: U+0000 in text or JSON (refused by psycopg before sending, or by the server),
+    an invalid JSON escape, a value out of range."""
 
     def __init__(self, url: str, schema: str | None = None, connect_timeout_s: int = 5) -> None:
         self._url = url
@@ -205,6 +270,9 @@ class PostgresSink(_ReconnectingSink):
     def _insert(self, conn: psycopg.Connection, rows: Sequence[AuditRow]) -> None:
         with conn.transaction(), conn.cursor() as cursor:
             cursor.executemany(self._INSERT, rows)
+
+    def _reject(self, conn: psycopg.Connection, row: AuditRow, reason: str) -> None:
+        conn.execute(self._REJECT, (_printable(row[0]), reason, rejected_json(row)))
 
     def redact(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text

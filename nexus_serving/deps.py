@@ -1,4 +1,8 @@
-"""Dependency aliases the routers declare (``XDep = Annotated[T, Depends(...)]``)."""
+"""Dependency aliases the routers declare (``XDep = Annotated[T, Depends(...)]``).
+
+``TokenDep`` is the one authentication step of every protected route: routers declare it in
+their ``dependencies``, so a route added to a protected router is protected too.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,18 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_bundle(services: Services) -> ModelBundle:
+async def require_token(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """401 without a bearer token, 403 with an unknown one; runs before any body is read."""
+    check_bearer(authorization, services.settings.tokens)
+
+
+TokenDep = Depends(require_token)
+
+
+async def get_bundle(services: ServicesDep) -> ModelBundle:
     """The bundle this request uses from start to end (read once; a swap cannot mix versions)."""
     bundle = services.store.current
     if bundle is None:
@@ -28,18 +43,4 @@ def current_bundle(services: Services) -> ModelBundle:
     return bundle
 
 
-async def get_bundle(services: ServicesDep) -> ModelBundle:
-    return current_bundle(services)
-
-
 BundleDep = Annotated[ModelBundle, Depends(get_bundle)]
-
-
-async def require_token(
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    check_bearer(authorization, services.settings.tokens)
-
-
-TokenDep = Depends(require_token)

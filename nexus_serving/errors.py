@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
-from nexus_serving.decision_engine import InvalidInputError
-from nexus_serving.idempotency import IdempotencyConflictError
+from nexus_serving.decisions.idempotency import IdempotencyConflictError
+from nexus_serving.decisions.pipeline import DecisionFailedError
+from nexus_serving.decisions.request_bars import InvalidInputError
 from nexus_serving.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ async def _conflict(request: Request, exc: IdempotencyConflictError) -> OrjsonRe
     return OrjsonResponse({"detail": detail}, status_code=409)
 
 
+async def _decision_failed(request: Request, exc: DecisionFailedError) -> OrjsonResponse:
+    """Logged with its cause where it happened; the body says nothing was decided or stored."""
+    return OrjsonResponse({"detail": "internal error: no decision was made"}, status_code=500)
+
+
 async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return OrjsonResponse({"detail": "internal error"}, status_code=500)
@@ -50,4 +56,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(IdempotencyConflictError, _conflict)
+    app.add_exception_handler(DecisionFailedError, _decision_failed)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,13 +12,17 @@ from starlette.concurrency import run_in_threadpool
 
 from nexus_assets.ml.kernels import warm_up
 from nexus_serving import errors
+from nexus_serving.allocation_reader import latest_allocation
 from nexus_serving.audit import open_audit_log
 from nexus_serving.body_limit import BodyLimitMiddleware
-from nexus_serving.decision_engine import EngineConfig
-from nexus_serving.direct_route import DirectRoute, direct_route
-from nexus_serving.metrics import MetricsMiddleware
-from nexus_serving.model_store import ModelBundle, load_into
+from nexus_serving.decisions.idempotency import ResponseStore
+from nexus_serving.decisions.micro_batch import MicroBatcher
+from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
+from nexus_serving.decisions.policy_step import EngineConfig
+from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics
+from nexus_serving.model_store import ModelBundle, ModelStore, load_into
 from nexus_serving.model_watcher import ChampionWatcher
+from nexus_serving.news_context import NewsReader
 from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
 from nexus_serving.routers import allocations, decisions, health, metrics, models
@@ -29,8 +33,7 @@ from nexus_serving.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 GC_THRESHOLDS = (50_000, 20, 100)
 """Collector thresholds while serving (CPython's defaults: 700, 10, 10)."""
-DECISION_PATH = "/v1/decisions"
-BATCH_PATH = f"{DECISION_PATH}/batch"
+BATCH_PATH = "/v1/decisions/batch"
 
 
 def _champion_watcher(services: Services) -> ChampionWatcher | None:
@@ -52,14 +55,32 @@ def _champion_watcher(services: Services) -> ChampionWatcher | None:
     )
 
 
+def build_services(settings: Settings) -> Services:
+    """Every long-lived object of one app instance; the micro-batcher feeds the pipeline."""
+    metrics = ServiceMetrics()
+    audit = open_audit_log(settings, metrics)
+    pipeline = DecisionPipeline(
+        engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
+        responses=ResponseStore(settings.idempotency_capacity),
+        news=NewsReader(settings.data_dir),
+        metrics=metrics,
+        audit=audit,
+    )
+    return Services(
+        settings=settings,
+        store=ModelStore(),
+        metrics=metrics,
+        pipeline=pipeline,
+        decisions=MicroBatcher(pipeline.decide, MICRO_BATCH_MAX),
+        allocations=latest_allocation(settings.data_dir),
+        audit=audit,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready-to-serve app; uvicorn calls it as a factory (``--factory``)."""
     settings = settings or get_settings()
-    services = Services(
-        settings=settings,
-        engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
-    )
-    services.audit = open_audit_log(settings, services.metrics)
+    services = build_services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,12 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(allocations.router)
     app.include_router(metrics.router)
     document_bodies(app, DecisionRequest, BatchRequest)
-    # Innermost of the middlewares: body limit and metrics still see every decision.
-    app.add_middleware(
-        DirectRoute,
-        route=direct_route(decisions.router.routes, DECISION_PATH, "POST"),
-        handlers=app.exception_handlers,
-    )
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=lambda path: (

@@ -46,6 +46,11 @@ class ServiceMetrics:
             "nexus_audit_dropped_total", "Decisions the audit log lost (queue full, store down at exit).",
             registry=self.registry,
         )  # fmt: skip
+        self.audit_rejected = Counter(
+            "nexus_audit_rejected_total",
+            "Decisions the audit database refused for their content, kept in decision_audit_rejected.",
+            registry=self.registry,
+        )
         self.audit_queue_depth = Gauge(
             "nexus_audit_queue_depth", "Decisions waiting for the audit log.", registry=self.registry
         )

@@ -24,7 +24,13 @@ import mlflow
 from mlflow import MlflowClient
 
 from nexus_assets.ml import registry
-from nexus_assets.ml.champions import MODEL_NAMES, Champions, NoChampionError, load_champions, open_champions
+from nexus_assets.ml.registry.champions import (
+    MODEL_NAMES,
+    Champions,
+    NoChampionError,
+    load_champions,
+    open_champions,
+)
 
 logger = logging.getLogger(__name__)
 

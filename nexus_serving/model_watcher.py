@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nexus_assets.ml import registry
-from nexus_assets.ml.champions import MODEL_NAMES
+from nexus_assets.ml.registry.champions import MODEL_NAMES
 from nexus_serving.model_store import ModelBundle, ModelStore, load_from_registry, registry_client
 
 logger = logging.getLogger(__name__)

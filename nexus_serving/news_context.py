@@ -1,6 +1,6 @@
 """What a decision takes from the news and review assets, indexed once per stored table.
 
-The same rules as the allocation's (``nexus_assets.ml.news_inputs``): sentiment is the
+The same rules as the allocation's (``nexus_assets.ml.portfolio.news_inputs``): sentiment is the
 ``news_sentiment`` row of the symbol at the request's newest bar, and a signal's strength is
 scaled by its strategy's review, an unreviewed strategy at ``UNREVIEWED_SCALE`` once reviews
 exist. With neither table stored, decisions are exactly what they were without news.
@@ -16,7 +16,7 @@ from typing import TypeVar
 import polars as pl
 from upath import UPath
 
-from nexus_assets.ml.news_inputs import UNREVIEWED_SCALE, reviewed_signals
+from nexus_assets.ml.portfolio.news_inputs import UNREVIEWED_SCALE, reviewed_signals
 from nexus_serving.stored_asset import StoredAsset
 
 logger = logging.getLogger(__name__)

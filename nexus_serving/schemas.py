@@ -7,10 +7,12 @@ denormal or an absurd magnitude.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -20,7 +22,8 @@ from pydantic import (
 
 MIN_PRICE, MAX_PRICE = 1e-8, 1e9
 MAX_VOLUME = 1e15
-MAX_EQUITY = 1e13
+MIN_EQUITY, MAX_EQUITY = 0.01, 1e13
+"""Equity is divided by (a position's weight, the drawdown): a cent keeps every ratio finite."""
 MAX_QUANTITY = 1e12
 MAX_BARS = 5_000
 MAX_POSITIONS = 10_000
@@ -33,7 +36,20 @@ Timestamp = AwareDatetime
 strict datetime refuses JSON numbers: a number is never taken for an epoch."""
 Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False)]
 Volume = Annotated[float, Field(ge=0.0, le=MAX_VOLUME, allow_inf_nan=False)]
-Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters: PostgreSQL stores no U+0000, and none belongs in an id or a log line."""
+    found = _CONTROL_CHARACTER.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control characters, found U+{ord(found.group()):04X} at position {found.start()}"
+        )
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:/-]+$")]
 
 
@@ -75,8 +91,8 @@ class Bars(StrictModel):
 
 
 class Portfolio(StrictModel):
-    equity: Annotated[float, Field(gt=0.0, le=MAX_EQUITY, allow_inf_nan=False)]
-    peak_equity: Annotated[float | None, Field(gt=0.0, le=MAX_EQUITY, allow_inf_nan=False)] = None
+    equity: Annotated[float, Field(ge=MIN_EQUITY, le=MAX_EQUITY, allow_inf_nan=False)]
+    peak_equity: Annotated[float | None, Field(ge=MIN_EQUITY, le=MAX_EQUITY, allow_inf_nan=False)] = None
     """Highest equity so far, for the drawdown breaker; defaults to ``equity``."""
     positions: Annotated[
         dict[Symbol, Annotated[float, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, allow_inf_nan=False)]],

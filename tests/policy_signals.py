@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from nexus_assets.ml.policy import PolicyConfig, SignalContext
+from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext
 
 CONFIG = PolicyConfig()
 DAILY_TARGET = 0.10 / math.sqrt(252)

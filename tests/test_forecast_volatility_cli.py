@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from nexus_assets.cli import build_parser, main
-from nexus_assets.ml.volatility_walkforward import DEFAULT_REFIT_EVERY, DEFAULT_WARMUP
+from nexus_assets.ml.volatility.walkforward import DEFAULT_REFIT_EVERY, DEFAULT_WARMUP
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 
 N_BARS, WARMUP = 300, 150

@@ -37,7 +37,7 @@ ROLES = ("serve", "dagster-webserver", "dagster-daemon", "code-server", "mlflow"
 SECRET_NAME = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL", re.IGNORECASE)
 
 
-# ---- Dockerfile, .dockerignore, README ------------------------------------------------------
+# ---- Dockerfile, .dockerignore, docs --------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def entrypoint_roles() -> list[str]:
     return match.group(1).split()
 
 
-def readme_roles() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+def documented_roles() -> list[str]:
+    text = (ROOT / "docs" / "deployment.md").read_text()
     section = text.split("\n## Container image", 1)[1].split("\n## ", 1)[0]
     table = section[section.index("\n|") :].split("\n\n", 1)[0]
     return re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE)
@@ -147,9 +147,9 @@ def test_dockerignore_admits_exactly_what_the_dockerfile_copies() -> None:
                 assert source.rstrip("/") in admitted, f"COPY {source} is not admitted by .dockerignore"
 
 
-def test_entrypoint_roles_match_the_readme_table() -> None:
+def test_entrypoint_roles_match_the_documented_table() -> None:
     assert entrypoint_roles() == list(ROLES)
-    assert readme_roles() == list(ROLES)
+    assert documented_roles() == list(ROLES)
     assert os.access(ENTRYPOINT, os.X_OK), "docker/entrypoint.sh must be executable"
 
 

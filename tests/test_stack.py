@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nexus_assets.sim.decision_requests import decision_body
+from nexus_assets.sim.decision_bodies import decision_body
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 from nexus_assets.sim.process import free_port
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nexus_assets.ml.anomaly_rules import RuleConfig, bar_window
+from nexus_assets.ml.anomaly.bar_window import bar_window
+from nexus_assets.ml.anomaly.forest_kernel import NODE, WIDE_NODE, isolation_scores
+from nexus_assets.ml.anomaly.rule_config import RuleConfig
 from nexus_assets.ml.bars import values_clean
 from nexus_assets.ml.features import LOOKBACK_BARS, feature_matrix_values
-from nexus_assets.ml.forest_kernel import NODE, WIDE_NODE, isolation_scores
-from nexus_assets.ml.volatility_kernel import N_REGRESSORS, design_rows, forecast_rows
+from nexus_assets.ml.volatility.kernel import N_REGRESSORS, design_rows, forecast_rows
 from nexus_assets.ml.windows import newest_window_sums
 
 

@@ -15,16 +15,16 @@ import dagster as dg
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field
 
-from nexus_assets.ml.llm_budget import LlmBudget
-from nexus_assets.ml.llm_cache import LlmCache
-from nexus_assets.ml.llm_call import (
+from nexus_assets.llm.budget import LlmBudget
+from nexus_assets.llm.cache import LlmCache
+from nexus_assets.llm.call import (
     DEFAULT_XAI_MODEL,
     LlmCaller,
     LlmSettings,
     with_response_format,
     xai_chat_model,
 )
-from nexus_assets.ml.llm_tracing import CallTags, Tracing
+from nexus_assets.llm.tracing import CallTags, Tracing
 from nexus_assets.paths import nexus_home
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from nexus_assets.clock import now_utc
 from nexus_assets.marketdata.files import read_bars_folder
 from nexus_assets.ml.bars import BarsValidationError, validate_bars
 from nexus_assets.resources.lona import LonaGateway
@@ -20,7 +21,6 @@ from nexus_assets.sim.market import (
     DEFAULT_SYMBOLS,
     MarketSimConfig,
     latest_close,
-    now_utc,
     simulate_market,
     start_for_end,
 )

@@ -14,11 +14,11 @@ from datetime import datetime
 
 import numpy as np
 
+from nexus_assets.clock import now_utc
 from nexus_assets.sim.market import (
     DEFAULT_SYMBOLS,
     MarketSimConfig,
     latest_close,
-    now_utc,
     simulate_market,
     start_for_end,
 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from nexus_assets.clock import now_utc
 from nexus_assets.lona.wire import format_time
 from nexus_assets.sim.live_engine_market import BarClock, fill_price
 from nexus_assets.sim.live_engine_records import (
@@ -27,7 +28,7 @@ from nexus_assets.sim.live_engine_records import (
     OrderRecord,
     OrderSpec,
 )
-from nexus_assets.sim.market import DEFAULT_SYMBOLS, now_utc
+from nexus_assets.sim.market import DEFAULT_SYMBOLS
 from nexus_assets.sim.strategies import stable_id
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from nexus_assets.clock import now_utc
 from nexus_assets.lona.wire import format_time, parse_bound
 from nexus_assets.ml.bars import BarsValidationError
 from nexus_assets.sim.lona_backtest import SimulationParameters, run_backtest
@@ -27,7 +28,6 @@ from nexus_assets.sim.market import (
     DEFAULT_SYMBOLS,
     MarketSimConfig,
     latest_close,
-    now_utc,
     simulate_market,
     start_for_end,
 )

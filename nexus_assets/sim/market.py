@@ -168,11 +168,6 @@ def simulate_market(config: MarketSimConfig | None = None) -> pl.DataFrame:
     return frame.cast(BAR_SCHEMA).sort("symbol", "timestamp")
 
 
-def now_utc() -> datetime:
-    """Wall-clock time in UTC (one place so tests and stand-ins agree)."""
-    return datetime.now(UTC)
-
-
 def latest_close(now: datetime, frequency: Frequency = "1d") -> datetime:
     """Close time of the newest bar that has finished by ``now`` (UTC)."""
     now = now.astimezone(UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from nexus_serving import error_responses
-from nexus_serving.decision_engine import required_bars
+from nexus_serving.decisions.request_bars import required_bars
 from nexus_serving.deps import BundleDep, ServicesDep, TokenDep
 from nexus_serving.schemas import ModelsResponse, ModelStatus
 

@@ -11,11 +11,11 @@ import pytest
 from pydantic import SecretStr
 from serving_support import MARKET, serve, settings_for
 
-from nexus_assets.ml.anomaly_lifecycle import train_and_register_anomaly_detector
 from nexus_assets.ml.features import compute_features
-from nexus_assets.ml.lstm_config import LstmConfig
-from nexus_assets.ml.predictor_lifecycle import train_and_register_predictor
-from nexus_assets.ml.volatility_lifecycle import train_and_register_volatility_model
+from nexus_assets.ml.lifecycle.anomaly import train_and_register_anomaly_detector
+from nexus_assets.ml.lifecycle.predictor import train_and_register_predictor
+from nexus_assets.ml.lifecycle.volatility import train_and_register_volatility_model
+from nexus_assets.ml.predictor.config import LstmConfig
 from nexus_assets.sim.market import simulate_market
 
 

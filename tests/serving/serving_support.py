@@ -15,14 +15,24 @@ import polars as pl
 import uvicorn
 from pydantic import SecretStr
 
-from nexus_assets.sim.decision_requests import decision_body
+from nexus_assets.sim.decision_bodies import decision_body
 from nexus_assets.sim.market import MarketSimConfig
 from nexus_assets.sim.process import free_port
 from nexus_serving.main import create_app
 from nexus_serving.server_config import server_config
 from nexus_serving.settings import Settings
 
-__all__ = ["AUTH", "MARKET", "TOKEN", "decision_body", "free_port", "serve", "settings_for", "store_asset"]
+__all__ = [
+    "AUTH",
+    "MARKET",
+    "TOKEN",
+    "decision_body",
+    "free_port",
+    "serve",
+    "serve_app",
+    "settings_for",
+    "store_asset",
+]
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -33,9 +43,16 @@ MARKET = MarketSimConfig(
 
 @contextmanager
 def serve(settings: Settings) -> Iterator[httpx.Client]:
-    """Run the app under uvicorn in a thread; yield a client on its base URL."""
+    """Run the app of ``settings`` under uvicorn in a thread; yield a client on its base URL."""
+    with serve_app(create_app(settings)) as client:
+        yield client
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[httpx.Client]:
+    """Run ``app`` under uvicorn in a thread; yield a client on its base URL."""
     port = free_port()
-    config = server_config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

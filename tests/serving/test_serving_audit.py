@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from contextlib import closing
@@ -12,7 +13,7 @@ from audit_support import audit_records, wait_for
 from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
-from nexus_serving.audit import AuditLog
+from nexus_serving.audit import AuditLog, to_row
 from nexus_serving.audit_sinks import PAGE_SIZE, SqliteSink, mask_url, open_sink
 from nexus_serving.metrics import ServiceMetrics
 
@@ -157,3 +158,22 @@ def test_store_urls(tmp_path):
     assert mask_url("postgresql://u@h/db?password=pw&sslmode=require") == (
         "postgresql://u@h/db?password=***&sslmode=require"
     )
+
+
+def test_a_row_sqlite_cannot_encode_goes_to_the_rejected_table(market, tmp_path):
+    """A lone surrogate cannot be stored as UTF-8: that row is set aside, its batch is written."""
+    good, bad = (to_row(record) for record in audit_records(market, 2, prefix="sqlite-refused"))
+    bad = (*bad[:1], "id\udc80x", *bad[2:])
+    sink = SqliteSink(tmp_path / "audit.db")
+    try:
+        assert sink.write([good, bad]) == 1
+        assert sink.write([good]) == 0, "a retry of a stored row is skipped"
+    finally:
+        sink.close()
+    with closing(sqlite3.connect(tmp_path / "audit.db")) as conn:
+        assert conn.execute("SELECT decision_id FROM decision_audit").fetchall() == [(good[0],)]
+        ((decision_id, reason, row_json),) = conn.execute(
+            "SELECT decision_id, reason, row_json FROM decision_audit_rejected"
+        ).fetchall()
+    assert decision_id == bad[0] and "surrogate" in reason
+    assert json.loads(row_json)[1] == "id\udc80x"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +14,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
-from nexus_serving.audit import AuditLog
+from nexus_serving.audit import AuditLog, AuditRecord
 from nexus_serving.audit_sinks import PostgresSink
 from nexus_serving.metrics import ServiceMetrics
 
@@ -120,4 +122,42 @@ def test_a_dropped_schema_heals(market, schema):
     audit.close()
     stored = {d for (d,) in _query(schema, "SELECT decision_id FROM decision_audit")}
     assert stored == {r.response.decision_id for r in second}
+    assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0
+
+
+def _refused_by_postgres(market) -> list[AuditRecord]:
+    """Two records PostgreSQL refuses for their content: U+0000 in a text column, and in JSON."""
+    nul_in_text, nul_in_json = audit_records(market, 2, prefix="pg-nul")
+    nul_in_text = dataclasses.replace(
+        nul_in_text, response=nul_in_text.response.model_copy(update={"request_id": "id\x00x"})
+    )
+    nul_in_json = dataclasses.replace(nul_in_json, request=b'{"request_id": "id\\u0000x"}')
+    return [nul_in_text, nul_in_json]
+
+
+def test_rows_postgres_refuses_go_to_the_rejected_table_and_the_others_keep_flowing(market, schema):
+    metrics = ServiceMetrics()
+    audit = AuditLog(PostgresSink(PG_URL, schema), metrics, max_backoff_s=0.2, close_timeout_s=2.0)
+    before, after = audit_records(market, 5, prefix="pg-before"), audit_records(market, 5, prefix="pg-after")
+    refused = _refused_by_postgres(market)
+    audit.start()
+    try:
+        for record in [*before[:2], refused[0], *before[2:], refused[1]]:  # one batch, mixed
+            audit.record(record)
+        wait_for(lambda: _written(metrics) == 5, what="the rows beside the refused ones")
+        for record in after:
+            audit.record(record)
+        wait_for(lambda: _written(metrics) == 10, what="the rows that came later")
+    finally:
+        audit.close()
+    stored = {d for (d,) in _query(schema, "SELECT decision_id FROM decision_audit")}
+    assert stored == {r.response.decision_id for r in [*before, *after]}
+    rejected = _query(schema, "SELECT decision_id, reason, row_json FROM decision_audit_rejected")
+    assert {row[0] for row in rejected} == {r.response.decision_id for r in refused}
+    for decision_id, reason, row_json in rejected:
+        assert reason, "the database's reason is kept"
+        kept = json.loads(row_json)
+        assert kept[0] == decision_id and len(kept) == 10, "the whole row is kept, readable"
+        assert "\\u0000" in row_json and "\x00" not in row_json, "escaped, never a raw U+0000"
+    assert metrics.registry.get_sample_value("nexus_audit_rejected_total") == 2
     assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0

@@ -86,8 +86,10 @@ def _sockets_on(pid: int, port: int, state: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
-def test_workers_share_a_burst_of_connections_and_stop_cleanly(trained_registry, market, isolated_state):
-    """The supervisor hands connections to the workers in turn: a pool opened at once splits evenly."""
+def test_workers_answer_a_burst_replace_a_dead_worker_and_stop_cleanly(
+    trained_registry, market, isolated_state
+):
+    """uvicorn's supervisor: both workers serve the socket it bound, a dead one is replaced, SIGTERM stops all."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = serve_env(MLFLOW_TRACKING_URI=trained_registry, NEXUS_MODEL_POLL_SECONDS="0")
@@ -99,9 +101,7 @@ def test_workers_share_a_burst_of_connections_and_stop_cleanly(trained_registry,
         wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
         workers = _workers(process.pid)
         assert len(workers) == 2
-        assert _sockets_on(process.pid, port, "0A") == 1 and all(
-            _sockets_on(w, port, "0A") == 0 for w in workers
-        )
+        assert _sockets_on(process.pid, port, "0A") == 1  # the supervisor bound the one listening socket
         # A pool opened at once, as a client's keep-alive pool is: all connected before any request.
         connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(16)]
         for connection in connections:
@@ -109,7 +109,7 @@ def test_workers_share_a_burst_of_connections_and_stop_cleanly(trained_registry,
         for connection in connections:
             assert connection.recv(4096).startswith(b"HTTP/1.1 200 ")
         held = {worker: _sockets_on(worker, port, "01") for worker in workers}
-        assert sorted(held.values()) == [8, 8], held  # in turn, not hashed: exactly half each
+        assert sum(held.values()) == 16, held  # every connection is held by a worker
         body = decision_body(market, request_id="workers-1", symbol="S1")
         assert httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30).status_code == 200
 

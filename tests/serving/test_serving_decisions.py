@@ -12,11 +12,11 @@ import pytest
 from serving_support import AUTH, decision_body
 
 from nexus_assets.ml.bars import BAR_SCHEMA, validate_bars
-from nexus_assets.ml.champions import load_champions
 from nexus_assets.ml.features import FEATURE_COLUMNS, features_for_last_rows
-from nexus_assets.ml.policy import PolicyConfig, SignalContext, decide
-from nexus_assets.ml.risk_gate import RiskState
-from nexus_assets.ml.volatility_inputs import inputs_for_last_bar
+from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
+from nexus_assets.ml.portfolio.risk_gate import RiskState
+from nexus_assets.ml.registry.champions import load_champions
+from nexus_assets.ml.volatility.inputs import inputs_for_last_bar
 from nexus_serving.model_store import registry_client
 
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from serving_support import AUTH, decision_body
 
-from nexus_serving.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
+from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.schemas import DecisionRequest
 
 

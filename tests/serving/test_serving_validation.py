@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from serving_support import AUTH, decision_body
 
@@ -175,3 +177,69 @@ def test_batch_size_limit(client, market):
     response = client.post("/v1/decisions/batch", json={"requests": [body] * 257}, headers=AUTH)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:2] == ["body", "requests"]
+
+
+TINY = 5e-324  # the smallest positive double: passes "> 0", and 1 / TINY is infinite
+
+
+@pytest.mark.parametrize(
+    ("portfolio", "loc"),
+    [
+        ({"equity": TINY, "positions": {"S10": 10.0}}, ["body", "portfolio", "equity"]),
+        ({"equity": 1e6, "peak_equity": TINY, "positions": {}}, ["body", "portfolio", "peak_equity"]),
+        ({"equity": 0.001, "positions": {}}, ["body", "portfolio", "equity"]),
+    ],
+)
+def test_an_equity_the_policy_cannot_divide_by_is_422(client, market, portfolio, loc):
+    response = _post(client, _broken(market, ("portfolio",), portfolio))
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+
+
+def test_a_cent_of_equity_is_decided(client, market):
+    body = _broken(market, ("portfolio",), {"equity": 0.01, "positions": {"S10": 1e12}})
+    body["request_id"] = "a-cent"
+    response = _post(client, body)
+    assert response.status_code == 200, response.text
+
+
+def test_a_tiny_equity_fails_no_neighbour_of_its_micro_batch(client, market):
+    """Sent together, the requests share the worker's pass: each gets its own answer, none a 500."""
+    good = [decision_body(market, request_id=f"tiny-neighbour-{i}", symbol=f"S{i}") for i in range(6)]
+    bad = _broken(market, ("portfolio",), {"equity": TINY, "positions": {"S10": 10.0}})
+    bad["request_id"] = "tiny-equity"
+    bodies = [*good[:3], bad, *good[3:]]
+    with (
+        httpx.Client(base_url=str(client.base_url), headers=AUTH, timeout=30) as fresh,
+        ThreadPoolExecutor(len(bodies)) as pool,
+    ):
+        responses = list(pool.map(lambda body: fresh.post("/v1/decisions", json=body), bodies))
+    assert [r.status_code for r in responses] == [200, 200, 200, 422, 200, 200, 200]
+
+
+def test_a_batch_with_a_tiny_equity_decides_nothing(client, market):
+    good = [decision_body(market, request_id=f"tiny-batch-{i}", symbol=f"S{i}") for i in range(3)]
+    bad = _broken(market, ("portfolio",), {"equity": TINY, "positions": {"S10": 10.0}})
+    bad["request_id"] = "tiny-batch-bad"
+    response = client.post("/v1/decisions/batch", json={"requests": [*good, bad]}, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "requests", 3, "portfolio", "equity"]
+
+
+ID_FIELDS = [("request_id",), ("signal", "signal_id"), ("signal", "strategy_id")]
+
+
+@pytest.mark.parametrize("path", ID_FIELDS, ids=lambda path: ".".join(path))
+@pytest.mark.parametrize("character", ["\x00", "\n", "\x1b", "\x7f", "\x85"], ids=repr)
+def test_a_control_character_in_an_id_is_422_naming_it(client, market, path, character):
+    body = _broken(market, path, f"id{character}x")
+    response = _post(client, body)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", *path]
+    assert f"U+{ord(character):04X}" in error["msg"]
+
+
+def test_an_id_with_letters_of_any_script_is_fine(client, market):
+    body = decision_body(market, request_id="ordre-é-注文-🙂", symbol="S10")
+    assert _post(client, body).status_code == 200

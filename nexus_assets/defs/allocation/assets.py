@@ -54,93 +54,40 @@ def portfolio_allocation(
     news_sentiment: pl.DataFrame,
     strategy_reviews: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
+    from nexus_assets.clock import now_utc
+    from nexus_assets.live_engine.book import current_weights, open_deployment
     from nexus_assets.ml import registry
-    from nexus_assets.ml.allocation import allocate
-    from nexus_assets.ml.allocation_inputs import symbol_views
-    from nexus_assets.ml.champions import load_champions
-    from nexus_assets.ml.optimizer import AllocationLimits
     from nexus_assets.ml.plots import figure_png, png_markdown, weights_bar
-    from nexus_assets.ml.policy import PolicyConfig
-    from nexus_assets.ml.risk_gate import RiskState
-    from nexus_assets.sim.market import now_utc
+    from nexus_assets.ml.portfolio.book import allocate_book, book_limits
+    from nexus_assets.ml.registry.champions import load_champions
 
     current: dict[str, float] = {}
     deployment_id = None
     if live_engine.enabled and config.publish:
         with live_engine.client() as client:
-            deployment = client.create_deployment(
-                live_engine.strategy_id,
-                mode=live_engine.mode,
-                capital=live_engine.capital,
-                idempotency_key=f"{live_engine.strategy_id}-{live_engine.mode}",
+            deployment = open_deployment(
+                client, live_engine.strategy_id, mode=live_engine.mode, capital=live_engine.capital
             )
             deployment_id = deployment.id
-            portfolio = client.get_portfolio(deployment.id)
-        last_close = dict(
-            market_bars.sort("timestamp").group_by("symbol").last().select("symbol", "close").iter_rows()
-        )
-        current = {
-            s: q * last_close[s] / portfolio.equity for s, q in portfolio.positions.items() if s in last_close
-        }
+            current = current_weights(client.get_portfolio(deployment.id), market_bars)
 
     with tempfile.TemporaryDirectory() as workdir:
         champions = load_champions(registry.configure(), Path(workdir))
-    views, covariance, prices = symbol_views(
+    limits, policy = book_limits(**config.model_dump(exclude={"publish", "kill_switch"}))
+    book = allocate_book(
         champions,
         market_bars,
         features,
         lona_signals,
         current,
         now_utc(),
+        limits=limits,
+        policy=policy,
+        kill_switch=config.kill_switch,
         sentiment=news_sentiment,
         reviews=strategy_reviews,
     )
-    limits = AllocationLimits(
-        max_weight=config.max_weight,
-        max_gross=config.max_gross,
-        max_net=config.max_gross,
-        min_net=-config.max_gross,
-        long_only=False,
-        max_turnover=config.max_turnover,
-        target_volatility=config.target_volatility,
-        # Returns are per bar, a trade is paid once: spread its cost over the expected holding period.
-        cost_per_unit_turnover=config.cost_bps / 1e4 / config.holding_bars,
-    )
-    policy = PolicyConfig(
-        max_position_weight=config.max_weight,
-        max_gross=config.max_gross,
-        target_volatility=config.target_volatility,
-    )
-    outcome = allocate(
-        views, covariance, policy=policy, limits=limits, state=RiskState(), kill_switch=config.kill_switch
-    )
-    as_of = str(market_bars["timestamp"].max())
-    rows = []
-    for i, view in enumerate(views):
-        decision = outcome.decisions.get(view.symbol)
-        rows.append(
-            {
-                "symbol": view.symbol,
-                "target_weight": float(outcome.target_weights[i]),
-                "desired_weight": float(outcome.desired_weights[i]),
-                "current_weight": view.current_weight,
-                "action": decision.action.value if decision else "hold",
-                "confidence": decision.confidence if decision else 0.0,
-                "reason_codes": ",".join(decision.reason_codes) if decision else "",
-                "reasons": "; ".join(decision.reasons) if decision else "no fresh signal",
-                "signal_id": view.signal["signal_id"] if view.signal else None,
-                "predicted_return": view.predicted_return,
-                "volatility_forecast": view.volatility,
-                "anomaly_score": view.anomaly_score,
-                "sentiment": view.sentiment,
-                "sentiment_shock": view.sentiment_shock,
-                "review_scale": float(view.signal.get("review_scale", 1.0)) if view.signal else None,
-                "price": prices[view.symbol],
-                "as_of": as_of,
-            }
-        )
-    table = pl.DataFrame(rows)
-    weights = dict(zip(table["symbol"], table["target_weight"], strict=True))
+    table, weights, outcome = book.table, book.weights, book.outcome
     metadata = {
         "optimizer_status": outcome.optimizer_status,
         "optimizer_reason": outcome.optimizer_reason or "",
@@ -161,8 +108,8 @@ def portfolio_allocation(
             published = publish_allocation(
                 client,
                 weights,
-                prices=prices,
-                allocation_id=allocation_id(as_of, weights),
+                prices=book.prices,
+                allocation_id=allocation_id(book.as_of, weights),
                 deployment_id=deployment_id,
             )
         metadata |= {

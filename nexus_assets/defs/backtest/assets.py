@@ -35,10 +35,9 @@ class BacktestReportConfig(dg.Config):
 def backtest_report(
     context: dg.AssetExecutionContext, config: BacktestReportConfig, market_bars: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    import mlflow
-
-    from nexus_assets.ml import plots, registry
-    from nexus_assets.ml.backtest import BacktestConfig, run_backtest
+    from nexus_assets.ml import plots
+    from nexus_assets.ml.backtest.replay import BacktestConfig, run_backtest
+    from nexus_assets.ml.lifecycle.backtest import log_backtest
 
     wide = market_bars.pivot(on="symbol", index="timestamp", values="close").sort("timestamp")
     symbols = [c for c in wide.columns if c != "timestamp"]
@@ -55,17 +54,13 @@ def backtest_report(
     metrics = pl.DataFrame([{"strategy": k, **v} for k, v in result.metrics.items()])
     png = plots.figure_png(plots.equity_and_drawdown(result.returns, "Walk-forward backtest, net of costs"))
 
-    client = registry.configure()
-    with mlflow.start_run(
-        experiment_id=registry.ensure_experiment(client),
+    run_id = log_backtest(
+        result,
+        params=config.model_dump(),
+        equity_png=png,
         run_name=f"backtest-{context.run_id[:8]}",
         tags={"dagster.run_id": context.run_id, "dagster.asset": "backtest_report"},
-    ) as run:
-        mlflow.log_params(config.model_dump())
-        for strategy, values in result.metrics.items():
-            mlflow.log_metrics({f"{strategy}_{k}": v for k, v in values.items()})
-        mlflow.log_image(plots.png_array(png), "plots/equity_and_drawdown.png")
-        mlflow.log_text(metrics.write_csv(), "evaluation/metrics.csv")
+    )
     policy, equal = result.metrics["policy"], result.metrics["equal_weight"]
     context.log.info(f"policy Sharpe {policy['sharpe']:.2f} vs 1/N {equal['sharpe']:.2f}")
     return dg.Output(
@@ -78,6 +73,6 @@ def backtest_report(
             equal_weight_sharpe=equal["sharpe"],
             policy_max_drawdown=policy["max_drawdown"],
             reason_counts=result.reason_counts or {"none": 0},
-            mlflow_run_id=run.info.run_id,
+            mlflow_run_id=run_id,
         ),
     )

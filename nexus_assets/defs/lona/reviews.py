@@ -35,9 +35,9 @@ def strategy_reviews(
     context: dg.AssetExecutionContext, grok: GrokResource, lona_strategies: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     from nexus_assets.asset_metadata import frame_metadata
-    from nexus_assets.ml.strategy_review import StrategyReviewer
-    from nexus_assets.ml.strategy_review_prompt import REVIEW_PROMPT_VERSION
-    from nexus_assets.ml.strategy_review_schema import ReviewAnswer
+    from nexus_assets.llm.review import StrategyReviewer
+    from nexus_assets.ml.review.prompt import REVIEW_PROMPT_VERSION
+    from nexus_assets.ml.review.schema import ReviewAnswer
 
     with grok.open_session(
         context,

@@ -6,9 +6,9 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from nexus_assets.clock import now_utc
 from nexus_assets.ml import quality
 from nexus_assets.ml.bars import PRICE_COLUMNS
-from nexus_assets.sim.market import now_utc
 
 DEFAULT_MAX_BAR_AGE = timedelta(hours=96)
 

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from nexus_assets.ml.model_names import ANOMALY_MODEL
+from nexus_assets.ml.registry.names import ANOMALY_MODEL
 
 from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
@@ -35,7 +35,7 @@ class AnomalyTrainingConfig(dg.Config):
 def anomaly_detector(
     context: dg.AssetExecutionContext, config: AnomalyTrainingConfig, market_bars: pl.DataFrame
 ) -> dg.MaterializeResult:
-    from nexus_assets.ml.anomaly_lifecycle import train_and_register_anomaly_detector
+    from nexus_assets.ml.lifecycle.anomaly import train_and_register_anomaly_detector
 
     with tempfile.TemporaryDirectory() as workdir:
         outcome = train_and_register_anomaly_detector(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 if TYPE_CHECKING:
-    from nexus_assets.ml.registry import Verdict
+    from nexus_assets.ml.registry.tracking import Verdict
 
 GATE_CHECK = "champion_gate"
 

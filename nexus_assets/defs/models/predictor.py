@@ -7,8 +7,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from nexus_assets.ml.lstm_config import LstmConfig
-from nexus_assets.ml.model_names import PREDICTOR_MODEL
+from nexus_assets.ml.predictor.config import LstmConfig
+from nexus_assets.ml.registry.names import PREDICTOR_MODEL
 
 from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
@@ -53,8 +53,8 @@ def price_predictor(
     context: dg.AssetExecutionContext, config: PredictorTrainingConfig, features: pl.DataFrame
 ) -> dg.MaterializeResult:
     # Imported here: torch and MLflow are heavy, and loading the code location should not pay for them.
+    from nexus_assets.ml.lifecycle.predictor import train_and_register_predictor
     from nexus_assets.ml.plots import png_markdown
-    from nexus_assets.ml.predictor_lifecycle import train_and_register_predictor
 
     with tempfile.TemporaryDirectory() as workdir:
         outcome = train_and_register_predictor(

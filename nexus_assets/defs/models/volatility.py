@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from nexus_assets.ml.model_names import VOLATILITY_MODEL
+from nexus_assets.ml.registry.names import VOLATILITY_MODEL
 
 from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
@@ -34,8 +34,8 @@ class VolatilityTrainingConfig(dg.Config):
 def volatility_model(
     context: dg.AssetExecutionContext, config: VolatilityTrainingConfig, market_bars: pl.DataFrame
 ) -> dg.MaterializeResult:
+    from nexus_assets.ml.lifecycle.volatility import train_and_register_volatility_model
     from nexus_assets.ml.plots import png_markdown
-    from nexus_assets.ml.volatility_lifecycle import train_and_register_volatility_model
 
     with tempfile.TemporaryDirectory() as workdir:
         outcome = train_and_register_volatility_model(

@@ -28,7 +28,7 @@ def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
 def news_headlines(
     context: dg.AssetExecutionContext, news: NewsSource, market_bars: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    from nexus_assets.sim.market import now_utc
+    from nexus_assets.clock import now_utc
 
     loaded = news.load_headlines(market_bars)
     headlines = loaded.filter(pl.col("published_at") <= now_utc())
@@ -66,9 +66,9 @@ def news_headlines(
 def headline_sentiment(
     context: dg.AssetExecutionContext, grok: GrokResource, news_headlines: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    from nexus_assets.ml.sentiment import SentimentScorer
-    from nexus_assets.ml.sentiment_prompt import PROMPT_VERSION
-    from nexus_assets.ml.sentiment_schema import SentimentAnswer
+    from nexus_assets.llm.sentiment import SentimentScorer
+    from nexus_assets.ml.sentiment.prompt import PROMPT_VERSION
+    from nexus_assets.ml.sentiment.schema import SentimentAnswer
 
     with grok.open_session(
         context,
@@ -133,8 +133,8 @@ def news_sentiment(
     headline_sentiment: pl.DataFrame,
     market_bars: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    from nexus_assets.ml.news_inputs import latest_sentiment
-    from nexus_assets.ml.sentiment_series import SeriesConfig, sentiment_series
+    from nexus_assets.ml.portfolio.news_inputs import latest_sentiment
+    from nexus_assets.ml.sentiment.series import SeriesConfig, sentiment_series
 
     series_config = SeriesConfig(
         half_life_bars=config.half_life_bars,

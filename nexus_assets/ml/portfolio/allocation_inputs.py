@@ -1,0 +1,97 @@
+"""The per-symbol views the allocation needs, computed from the newest bars with the champions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from nexus_assets.ml.features import FEATURE_COLUMNS
+from nexus_assets.ml.portfolio.allocation import SymbolView
+from nexus_assets.ml.portfolio.covariance import shrunk_covariance
+from nexus_assets.ml.portfolio.news_inputs import latest_sentiment, reviewed_signals
+from nexus_assets.ml.registry.champions import Champions
+from nexus_assets.ml.volatility.inputs import inputs_for_last_bar
+
+STANDING_SIGNAL_MAX_AGE_BARS = 63
+"""A strategy's newest trade event stands (an entry without exit is a live view) this long."""
+FRESH_SIGNAL_MAX_AGE_BARS = 5
+"""Only signals this recent are checked by the anomaly detector's signal rules (as incoming)."""
+COVARIANCE_BARS = 252
+
+
+def newest_signals(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int) -> dict[str, dict[str, Any]]:
+    """Each symbol's newest signal, if it is no older than ``max_age_bars`` of that symbol's bars."""
+    cutoff = (
+        bars.sort("timestamp")
+        .group_by("symbol", maintain_order=True)
+        .agg(pl.col("timestamp").tail(max_age_bars).first().alias("cutoff"))
+    )
+    fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
+    newest = fresh.sort("timestamp").group_by("symbol").last()
+    return {row["symbol"]: row for row in newest.iter_rows(named=True)}
+
+
+def symbol_views(
+    champions: Champions,
+    bars: pl.DataFrame,
+    features: pl.DataFrame,
+    signals: pl.DataFrame,
+    current_weights: dict[str, float],
+    now: datetime,
+    *,
+    sentiment: pl.DataFrame | None = None,
+    reviews: pl.DataFrame | None = None,
+) -> tuple[list[SymbolView], np.ndarray, dict[str, float]]:
+    """Views for every symbol with enough history, their covariance, and their last prices.
+
+    ``sentiment`` (the ``news_sentiment`` table) and ``reviews`` (``strategy_reviews``) are
+    optional; without them the views are exactly what they were before either existed.
+    """
+    window = champions.window
+    recent = features.sort("symbol", "timestamp").group_by("symbol", maintain_order=True).tail(window)
+    counts = dict(recent.group_by("symbol").len().iter_rows())
+    symbols = sorted(s for s, n in counts.items() if n == window)
+    if not symbols:
+        raise ValueError(f"features: no symbol has the {window} rows the predictor's window needs")
+    recent = recent.filter(pl.col("symbol").is_in(symbols))
+    x = recent.select(FEATURE_COLUMNS).to_numpy().astype(np.float32).reshape(len(symbols), window, -1)
+    predicted = champions.predictor.predict(x)
+    variance = champions.volatility.forecast_variance(
+        inputs_for_last_bar(bars.filter(pl.col("symbol").is_in(symbols)))
+    )
+    if reviews is not None:
+        signals = reviewed_signals(signals, reviews)
+    news = latest_sentiment(sentiment, bars) if sentiment is not None else {}
+    standing = newest_signals(signals, bars, STANDING_SIGNAL_MAX_AGE_BARS)
+    fresh = newest_signals(signals, bars, FRESH_SIGNAL_MAX_AGE_BARS)
+    views = []
+    for i, symbol in enumerate(symbols):
+        last_row = recent.filter(pl.col("symbol") == symbol).tail(1)
+        window_bars = bars.filter(pl.col("symbol") == symbol).tail(window)
+        assessment = champions.anomaly.score(last_row, window_bars, fresh.get(symbol), now)
+        views.append(
+            SymbolView(
+                symbol=symbol,
+                predicted_return=float(predicted[i]),
+                volatility=float(np.sqrt(variance[i])),
+                anomaly_score=assessment.score,
+                current_weight=current_weights.get(symbol, 0.0),
+                signal=standing.get(symbol),
+                sentiment=news[symbol][0] if symbol in news else None,
+                sentiment_shock=news[symbol][1] if symbol in news else False,
+            )
+        )
+    wide = (
+        bars.filter(pl.col("symbol").is_in(symbols))
+        .pivot(on="symbol", index="timestamp", values="close")
+        .sort("timestamp")
+        .tail(COVARIANCE_BARS + 1)
+        .select(symbols)
+        .to_numpy()
+    )
+    covariance = shrunk_covariance(np.diff(np.log(wide), axis=0), np.array([v.volatility for v in views]))
+    prices = dict(bars.sort("timestamp").group_by("symbol").last().select("symbol", "close").iter_rows())
+    return views, covariance, {s: float(prices[s]) for s in symbols}

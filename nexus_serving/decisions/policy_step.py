@@ -1,0 +1,159 @@
+"""From what the models say about a request to the policy's decision and the v1 response.
+
+``policy.decide`` is the one policy of the backtest, the allocation and serving; here it is fed
+the request's portfolio, the news inputs and the per-symbol risk latches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nexus_assets.ml.portfolio.policy import Decision, PolicyConfig, SignalContext, decide
+from nexus_assets.ml.portfolio.risk_gate import ReasonCode, RiskState
+from nexus_serving.decisions.model_views import ModelView
+from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
+from nexus_serving.model_store import ModelBundle, ModelInfo
+from nexus_serving.news_context import NO_NEWS, NewsInputs
+from nexus_serving.schemas import DecisionRequest, DecisionResponse
+
+
+class RiskLatches:
+    """The anomaly halt latch per symbol, kept across requests so its hysteresis works.
+
+    A pass of the pipeline decides inside one ``open_pass``: its requests see each other's
+    latch moves in order, and the moves are stored only when the pass commits them, so a pass
+    that fails stores none.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, RiskState] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def open_pass(self) -> Iterator[LatchPass]:
+        with self._lock:
+            yield LatchPass(self._states)
+
+    def state(self, symbol: str) -> RiskState:
+        return self._states.get(symbol, RiskState())
+
+
+class LatchPass:
+    """Latch states staged by one pass: read before the stored ones, stored by ``commit``."""
+
+    def __init__(self, stored: dict[str, RiskState]) -> None:
+        self._stored = stored
+        self._staged: dict[str, RiskState] = {}
+
+    def decide(self, context: SignalContext, config: PolicyConfig) -> Decision:
+        symbol = context.symbol
+        state = self._staged.get(symbol) or self._stored.get(symbol) or RiskState()
+        return decide(context, config, state)
+
+    def stage(self, symbol: str, state: RiskState) -> None:
+        self._staged[symbol] = state
+
+    def commit(self) -> None:
+        self._stored.update(self._staged)
+        self._staged.clear()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    max_model_age_days: float = 30.0
+    kill_switch: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A decision and what the audit log needs besides the response."""
+
+    response: DecisionResponse
+    features_hash: str
+    state: RiskState
+    """The symbol's latch after this decision, staged once the response is made."""
+
+
+def stale_reasons(bundle: ModelBundle, now: datetime, max_age_days: float) -> list[str]:
+    reasons = []
+    for info in bundle.info.values():
+        age = info.age_days(now)
+        if age > max_age_days:
+            reasons.append(_stale_reason(info, f"{age:.0f}", max_age_days))
+    return reasons
+
+
+@functools.lru_cache(maxsize=256)
+def _stale_reason(info: ModelInfo, age_days: str, max_age_days: float) -> str:
+    """Formatted once per model and whole day of age: a stale champion is stale for every request."""
+    return (
+        f"{ReasonCode.STALE_MODEL}: {info.name} v{info.version} was trained on data up to "
+        f"{info.trained_at:%Y-%m-%d}, {age_days} days ago (limit {max_age_days:g})"
+    )
+
+
+def decide_with_view(
+    request: DecisionRequest,
+    bars: RequestBars,
+    view: ModelView,
+    bundle: ModelBundle,
+    latches: LatchPass,
+    config: EngineConfig,
+    now: datetime,
+    news: NewsInputs = NO_NEWS,
+) -> Outcome:
+    """The policy's decision for one request, from what the models say (``model_views``)."""
+    signal, portfolio = request.signal, request.portfolio
+    last_close = float(bars.columns["close"][-1])
+    equity = portfolio.equity if portfolio else 1.0
+    position = portfolio.positions.get(signal.symbol, 0.0) if portfolio else 0.0
+    current_weight = position * last_close / equity
+    if not math.isfinite(current_weight):  # the schema's bounds keep it finite; a guard, not a path
+        raise InvalidInputError(
+            ("body", "portfolio", "positions", signal.symbol),
+            f"position x last close / equity must be finite, got {current_weight}",
+        )
+    context = SignalContext(
+        symbol=signal.symbol,
+        side=signal.side,
+        strength=signal.strength,
+        predicted_return=view.predicted_return,
+        volatility=view.volatility,
+        anomaly_score=view.anomaly_score,
+        current_weight=current_weight,
+        equity=equity,
+        peak_equity=(portfolio.peak_equity or equity) if portfolio else 1.0,
+        kill_switch=config.kill_switch,
+        sentiment=news.sentiment,
+        sentiment_shock=news.sentiment_shock,
+        review_scale=news.review_scale,
+        review_note=news.review_note,
+    )
+    decision = latches.decide(context, config.policy)
+    reasons = [f"{code}: {text}" for code, text in zip(decision.reason_codes, decision.reasons, strict=True)]
+    reasons += [f"ANOMALY: {text}" for text in view.anomaly_reasons]
+    reasons += stale_reasons(bundle, now, config.max_model_age_days)
+    quantity = decision.target_weight * equity / last_close - position if portfolio else None
+    response = DecisionResponse(
+        request_id=request.request_id,
+        decision_id=uuid.uuid4().hex,
+        action=decision.action.value,
+        target_weight=decision.target_weight,
+        quantity=quantity,
+        confidence=decision.confidence,
+        predicted_return=view.predicted_return,
+        volatility_forecast=view.volatility,
+        anomaly_score=view.anomaly_score,
+        reasons=reasons,
+        model_versions=dict(bundle.champions.versions),
+        decided_at=now,
+    )
+    return Outcome(response, view.features_hash, decision.state)

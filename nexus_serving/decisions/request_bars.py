@@ -1,0 +1,101 @@
+"""A decision request's bars as checked NumPy columns: what the models, the fingerprint and the audit read.
+
+The same rules as every stored bar table (``validate_bar_columns``); a violation is an
+``InvalidInputError`` naming the field as pydantic does, answered 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from pydantic import ConfigDict, TypeAdapter
+
+from nexus_assets.ml.bars import BarsValidationError, validate_bar_columns
+from nexus_assets.ml.features import LOOKBACK_BARS
+from nexus_assets.ml.volatility.inputs import VOL_LOOKBACK_BARS
+from nexus_serving.model_store import ModelBundle
+from nexus_serving.schemas import DecisionRequest
+
+Loc = tuple[str | int, ...]
+_EPOCH_MILLISECONDS = TypeAdapter(list[datetime], config=ConfigDict(ser_json_temporal="milliseconds"))
+"""Datetimes to epoch milliseconds (float, exact to well under 1 us until the 23rd century) in pydantic's Rust core."""
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+BAR_COLUMN_NAMES = ("timestamp", *VALUE_COLUMNS)
+"""The columns of ``RequestBars``, in a fixed order."""
+
+
+class InvalidInputError(ValueError):
+    """Input the models cannot use; ``loc`` names the field like pydantic does."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def required_bars(window: int) -> int:
+    """Bars a request must carry: the predictor window of complete feature rows, and the volatility inputs."""
+    return max(window + LOOKBACK_BARS - 1, VOL_LOOKBACK_BARS)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBars:
+    """One request's bars as NumPy columns, validated: what the engine and the fingerprint read."""
+
+    symbol: str
+    columns: dict[str, np.ndarray]
+    """``timestamp`` (int64 epoch microseconds) and float64 ``open`` ... ``volume``, oldest first."""
+
+    @property
+    def height(self) -> int:
+        return int(self.columns["timestamp"].shape[0])
+
+
+def request_bars(request: DecisionRequest) -> RequestBars:
+    """The request's columnar bars, checked by the same rules as every bar table (``validate_bar_columns``).
+
+    NumPy only: polars converting 120 datetime objects under a schema costs ~1 ms, and a
+    DataFrame of them ~0.2 ms; one is built only to name the row and column of invalid bars.
+    """
+    bars = request.bars
+    height = len(bars.timestamp)
+    # np.fromiter: the values are known floats, so NumPy's type discovery on a list is skipped.
+    milliseconds = np.fromiter(
+        _EPOCH_MILLISECONDS.dump_python(bars.timestamp, mode="json"), np.float64, height
+    )
+    stamps = np.rint(milliseconds * 1000.0).astype(np.int64)
+    later = stamps[1:] > stamps[:-1]
+    if not later.all():
+        row = int(np.argmin(later)) + 1
+        raise InvalidInputError(
+            ("body", "bars", "timestamp", row),
+            f"bars.timestamp[{row}] is not after bars.timestamp[{row - 1}]: timestamps must strictly increase",
+        )
+    columns = {"timestamp": stamps}
+    for name in VALUE_COLUMNS:
+        columns[name] = np.fromiter(getattr(bars, name), np.float64, height)
+    try:
+        validate_bar_columns(request.signal.symbol, columns, source="bars")
+    except BarsValidationError as exc:
+        loc: Loc = ("body", "bars")
+        if exc.column is not None:
+            loc += (exc.column,)
+        if exc.row is not None:
+            loc += (exc.row - 1,)
+        raise InvalidInputError(loc, exc.reason) from exc
+    return RequestBars(request.signal.symbol, columns)
+
+
+def prepare(request: DecisionRequest, bundle: ModelBundle, bars: RequestBars | None = None) -> RequestBars:
+    """Validated bars, long enough for ``bundle``; raises InvalidInputError naming the field otherwise."""
+    bars = request_bars(request) if bars is None else bars
+    need = required_bars(bundle.window)
+    if bars.height < need:
+        raise InvalidInputError(
+            ("body", "bars", "timestamp"),
+            f"needs at least {need} bars (predictor window {bundle.window} + feature lookback "
+            f"{LOOKBACK_BARS} - 1), got {bars.height}",
+        )
+    return bars
