@@ -92,7 +92,8 @@ def rejected_json(row: AuditRow) -> str:
     return json.dumps(values, ensure_ascii=True)
 
 
-def _printable(text: str) -> str:
+def _escaped(text: str) -> str:
+    """``text`` in escaped ASCII (no U+0000, no lone surrogate): storable by every database."""
     return text.encode("unicode_escape").decode("ascii")
 
 
@@ -109,7 +110,8 @@ class _ReconnectingSink:
     def _insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
         raise NotImplementedError
 
-    def _reject(self, conn: Any, row: AuditRow, reason: str) -> None:
+    def _reject(self, conn: Any, rejected: tuple[str, str, str]) -> None:
+        """Store (decision_id, reason, row_json) in the rejected table."""
         raise NotImplementedError
 
     def write(self, rows: Sequence[AuditRow]) -> int:
@@ -131,7 +133,7 @@ class _ReconnectingSink:
             try:
                 self._insert(conn, [row])
             except self._content_errors as exc:
-                self._reject(conn, row, _printable(str(exc)))
+                self._reject(conn, (_escaped(row[0]), _escaped(str(exc)), rejected_json(row)))
                 rejected += 1
         return rejected
 
@@ -194,9 +196,9 @@ class SqliteSink(_ReconnectingSink):
         with conn:
             conn.executemany(self._INSERT, [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows])
 
-    def _reject(self, conn: sqlite3.Connection, row: AuditRow, reason: str) -> None:
+    def _reject(self, conn: sqlite3.Connection, rejected: tuple[str, str, str]) -> None:
         with conn:
-            conn.execute(self._REJECT, (row[0], reason, rejected_json(row)))
+            conn.execute(self._REJECT, rejected)
 
     def redact(self, text: str) -> str:
         return text
@@ -271,8 +273,8 @@ class PostgresSink(_ReconnectingSink):
         with conn.transaction(), conn.cursor() as cursor:
             cursor.executemany(self._INSERT, rows)
 
-    def _reject(self, conn: psycopg.Connection, row: AuditRow, reason: str) -> None:
-        conn.execute(self._REJECT, (_printable(row[0]), reason, rejected_json(row)))
+    def _reject(self, conn: psycopg.Connection, rejected: tuple[str, str, str]) -> None:
+        conn.execute(self._REJECT, rejected)
 
     def redact(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text
