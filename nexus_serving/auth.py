@@ -15,13 +15,27 @@ BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def check_bearer(authorization: str | None, tokens: tuple[bytes, ...]) -> None:
     """Raise 401 when no bearer token is given, 403 when it is not one of ``tokens``."""
+    given = _bearer(authorization)
+    if given is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=BEARER_CHALLENGE)
+    if not _matches(given, tokens):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid token")
+
+
+def holds_token(authorization: str | None, tokens: tuple[bytes, ...]) -> bool:
+    """Whether the header carries one of ``tokens``; for open routes that tell a caller more."""
+    given = _bearer(authorization)
+    return given is not None and _matches(given, tokens)
+
+
+def _bearer(authorization: str | None) -> bytes | None:
     scheme, _, given = (authorization or "").partition(" ")
     given = given.strip()
-    if scheme.lower() != "bearer" or not given:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=BEARER_CHALLENGE)
-    candidate = given.encode()
+    return given.encode() if scheme.lower() == "bearer" and given else None
+
+
+def _matches(candidate: bytes, tokens: tuple[bytes, ...]) -> bool:
     matched = False
     for token in tokens:
         matched |= hmac.compare_digest(candidate, token)
-    if not matched:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid token")
+    return matched

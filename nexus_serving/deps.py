@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from nexus_serving.auth import check_bearer
+from nexus_serving.auth import check_bearer, holds_token
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.services import Services
 
@@ -31,6 +31,17 @@ async def require_token(
 
 
 TokenDep = Depends(require_token)
+
+
+async def caller_holds_token(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> bool:
+    """On an open route: whether the caller sent an accepted token (no token is no error)."""
+    return holds_token(authorization, services.settings.tokens)
+
+
+TokenHeldDep = Annotated[bool, Depends(caller_holds_token)]
 
 
 async def get_bundle(services: ServicesDep) -> ModelBundle:

@@ -25,7 +25,7 @@ from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.news_context import NewsReader
 from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.routers import allocations, decisions, health, metrics, models
+from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models
 from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
@@ -110,10 +110,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if services.audit is not None:  # after the server has drained its requests: nothing is lost
                 await run_in_threadpool(services.audit.close)
 
+    public_docs = settings.api_docs_public
     app = FastAPI(
         title="Trade Nexus decision service",
         version="1",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if public_docs else None,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
         default_response_class=OrjsonResponse,
         # The service exports Prometheus metrics (/metrics); FastAPI's own OpenTelemetry hooks
         # would otherwise look the global providers up on every request.
@@ -126,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(allocations.router)
     app.include_router(metrics.router)
+    if not public_docs:
+        app.include_router(api_docs.router)
     document_bodies(app, DecisionRequest, BatchRequest)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     """Decisions held in memory while the audit store is slow or down; past it they are dropped and counted."""
     audit_flush_timeout_s: float = Field(default=10.0, gt=0)
     """How long shutdown keeps retrying an unavailable audit store before giving up on what is queued."""
+    public_api_docs: bool | None = None
+    """``/docs``, ``/redoc`` and ``/openapi.json`` without a token (``NEXUS_PUBLIC_API_DOCS``);
+    unset means only in development. Otherwise the schema needs the token and the pages are off."""
     kill_switch: bool = False
     """Manual kill switch: every decision halts (``NEXUS_KILL_SWITCH=true``)."""
     tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
         if not tokens and self.env == "development":
             return (DEVELOPMENT_TOKEN.encode(),)
         return tokens
+
+    @property
+    def api_docs_public(self) -> bool:
+        return self.env == "development" if self.public_api_docs is None else self.public_api_docs
 
     @property
     def cache_dir(self) -> Path:

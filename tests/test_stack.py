@@ -170,10 +170,13 @@ def test_make_run_end_to_end(isolated_state: Path):
         }
 
         # The decision service started before any model existed and hot-swapped in the champions.
-        deadline, ready = time.monotonic() + 60, httpx.get(f"{serving_url}/ready", timeout=10)
+        deadline, ready = (
+            time.monotonic() + 60,
+            httpx.get(f"{serving_url}/ready", headers=DEV_TOKEN, timeout=10),
+        )
         while ready.status_code != 200 and time.monotonic() < deadline:
             time.sleep(1)
-            ready = httpx.get(f"{serving_url}/ready", timeout=10)
+            ready = httpx.get(f"{serving_url}/ready", headers=DEV_TOKEN, timeout=10)
         assert ready.status_code == 200, ready.text
         assert ready.json()["source"] == "registry"
         market = simulate_market(MarketSimConfig(symbols=("S0",), n_bars=400, seed=3))

@@ -1,13 +1,15 @@
-"""GET /metrics in the Prometheus text format (no token: scrapers run inside the network)."""
+"""GET /metrics in the Prometheus text format, behind the API token like every route that says
+more than "up" (Prometheus sends it with ``authorization: {credentials: ...}``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from nexus_serving.deps import ServicesDep
+from nexus_serving import error_responses
+from nexus_serving.deps import ServicesDep, TokenDep
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[TokenDep], responses=error_responses.AUTH)
 
 
 @router.get("/metrics", response_class=Response)

@@ -25,7 +25,7 @@ def _rows(path: Path) -> dict[str, dict]:
 
 
 def _metric(client, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
+    for line in client.get("/metrics", headers=AUTH).text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not exported")

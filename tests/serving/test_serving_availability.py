@@ -21,7 +21,7 @@ def test_no_champion_is_503_but_healthy(tmp_path, market):
     settings = settings_for(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "cache")
     with serve(settings) as client:
         assert client.get("/health").status_code == 200
-        ready = client.get("/ready")
+        ready = client.get("/ready", headers=AUTH)
         assert ready.status_code == 503
         assert "no champion" in ready.json()["reason"]
         response = client.post("/v1/decisions", json=decision_body(market, request_id="none"), headers=AUTH)
@@ -31,12 +31,14 @@ def test_no_champion_is_503_but_healthy(tmp_path, market):
 
 
 def test_registry_down_serves_the_cache(client, cache_dir, market, monkeypatch: pytest.MonkeyPatch):
-    assert client.get("/ready").json()["source"] == "registry"  # the session app filled the cache
+    assert (
+        client.get("/ready", headers=AUTH).json()["source"] == "registry"
+    )  # the session app filled the cache
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     unreachable = f"http://127.0.0.1:{free_port()}"
     with serve(settings_for(unreachable, cache_dir)) as cached:
-        ready = cached.get("/ready").json()
+        ready = cached.get("/ready", headers=AUTH).json()
         assert ready["status"] == "ready"
         assert ready["source"] == "cache"
         models = cached.get("/v1/models", headers=AUTH).json()

@@ -46,7 +46,7 @@ def test_bootstrap_trains_champions_once_then_serves(market, isolated_state):
         )
         try:
             wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
-            assert httpx.get(f"{base_url}/ready", timeout=10).json()["source"] == "registry"
+            assert httpx.get(f"{base_url}/ready", headers=AUTH, timeout=10).json()["source"] == "registry"
             body = decision_body(market, request_id=f"boot-{run}", symbol="S2")
             decision = httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30)
             assert decision.status_code == 200, decision.text

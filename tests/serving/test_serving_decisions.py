@@ -66,7 +66,7 @@ def _offline(body: dict, trained_registry: str, workdir: Path) -> dict:
 
 def test_health_and_ready(client):
     assert client.get("/health").json() == {"status": "ok"}
-    ready = client.get("/ready")
+    ready = client.get("/ready", headers=AUTH)
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
     assert ready.json()["source"] == "registry"
@@ -174,7 +174,7 @@ def test_metrics_count_requests_decisions_and_versions(client, market):
     body = decision_body(market, request_id="metrics-1", symbol="S2")
     decided = client.post("/v1/decisions", json=body, headers=AUTH).json()
     client.post("/v1/decisions", json=body, headers={"Authorization": "Bearer wrong-token-0000000"})
-    scrape = client.get("/metrics")
+    scrape = client.get("/metrics", headers=AUTH)
     assert scrape.status_code == 200
     assert scrape.headers["content-type"].startswith("text/plain")
     text = scrape.text
@@ -204,7 +204,7 @@ def test_other_methods_and_paths_of_the_decision_route_keep_fastapis_answers(cli
 
 
 def test_openapi_documents_the_bodies_the_routes_read_themselves(client):
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=AUTH).json()
     components = schema["components"]["schemas"]
     assert {"DecisionRequest", "BatchRequest", "Bars", "Signal", "Portfolio"} <= set(components)
     for path, model in (("/v1/decisions", "DecisionRequest"), ("/v1/decisions/batch", "BatchRequest")):

@@ -46,7 +46,7 @@ def test_alias_move_swaps_models_under_load_without_a_failed_request(trained_reg
     lock = threading.Lock()
 
     with serve(settings_for(uri, tmp_path / "cache", model_poll_seconds=0.2)) as client:
-        old_versions = client.get("/ready").json()["model_versions"]
+        old_versions = client.get("/ready", headers=AUTH).json()["model_versions"]
         base_url = str(client.base_url)
 
         def hammer() -> None:
@@ -81,10 +81,10 @@ def test_alias_move_swaps_models_under_load_without_a_failed_request(trained_reg
         seen = [v for _, v in outcomes]
         assert all(v in (old_versions, new_versions) for v in seen), "a response mixed model versions"
         assert old_versions in seen and seen.count(new_versions) >= 16
-        assert client.get("/ready").json()["model_versions"] == new_versions
+        assert client.get("/ready", headers=AUTH).json()["model_versions"] == new_versions
         models = client.get("/v1/models", headers=AUTH).json()["models"]
         assert {m["name"]: m["version"] for m in models}[PREDICTOR] == new_version
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=AUTH).text
         assert 'nexus_model_reloads_total{outcome="swapped"} 1.0' in metrics
         assert (
             f'nexus_model_version_info{{model="{PREDICTOR}",source="registry",version="{new_version}"}} 1.0'
@@ -95,14 +95,19 @@ def test_alias_move_swaps_models_under_load_without_a_failed_request(trained_reg
 def test_a_service_started_on_the_cache_moves_to_the_registry_when_it_returns(
     client, trained_registry, cache_dir, tmp_path
 ):
-    assert client.get("/ready").json()["source"] == "registry"  # the session app filled the cache
+    assert (
+        client.get("/ready", headers=AUTH).json()["source"] == "registry"
+    )  # the session app filled the cache
     later = tmp_path / "not-yet"
     uri = f"sqlite:///{later / 'mlflow.db'}"
     with serve(settings_for(uri, cache_dir, model_poll_seconds=0.2)) as cached:
-        assert cached.get("/ready").json()["source"] == "cache"
+        assert cached.get("/ready", headers=AUTH).json()["source"] == "cache"
         copy_registry(trained_registry, later)
         deadline = time.monotonic() + 30
-        while cached.get("/ready").json()["source"] != "registry":
+        while cached.get("/ready", headers=AUTH).json()["source"] != "registry":
             assert time.monotonic() < deadline, "the watcher never reloaded from the registry"
             time.sleep(0.1)
-        assert cached.get("/ready").json()["model_versions"] == client.get("/ready").json()["model_versions"]
+        assert (
+            cached.get("/ready", headers=AUTH).json()["model_versions"]
+            == client.get("/ready", headers=AUTH).json()["model_versions"]
+        )

@@ -28,7 +28,7 @@ def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, ex
 
 @pytest.mark.slow
 def test_every_operation_keeps_its_contract(client: httpx.Client) -> None:
-    schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json", headers=AUTH)
     operations = [result.ok() for result in schema.get_all_operations()]
     labels = {operation.label for operation in operations}
     assert {"POST /v1/decisions", "POST /v1/decisions/batch", "GET /v1/allocations/latest"} <= labels
