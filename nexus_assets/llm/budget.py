@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class LlmBudget:
-    max_calls: int = 40
+    max_calls: int = 400
     max_tokens: int = 200_000
     calls: int = 0
     tokens: int = 0

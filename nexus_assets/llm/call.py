@@ -34,7 +34,7 @@ class LlmSettings:
     max_attempts: int = 3
     backoff_base_s: float = 1.0
     max_output_tokens: int = 4096
-    batch_size: int = 20
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.max_attempts < 1 or self.batch_size < 1 or self.max_output_tokens < 1:

@@ -6,6 +6,11 @@ no API key, budget spent, timeout, rate limit, API error, malformed or invalid a
 headline screened out before any spend (empty, oversized, suspected prompt injection). A run
 never fails because of the model.
 
+Each headline is asked alone by default (``batch_size`` 1): text in one headline cannot steer
+the score of another, which the injection screen alone cannot promise. Where headlines share
+a call, an answer must name exactly the headlines asked, each once, or none of it is used or
+cached. Only an answer that passed every check is cached.
+
 Point in time: an answer is cached with ``scored_at``, the moment it was first obtained, and
 reruns reuse it, so scores are reproducible. Which time a score becomes usable is decided
 downstream (``sentiment_series``): the publication time for research and backtests, never
@@ -58,7 +63,7 @@ class SentimentScorer:
         cache: LlmCache,
         *,
         model: str,
-        batch_size: int = 20,
+        batch_size: int = 1,
         offline_reason: str = "no_api_key",
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -96,7 +101,7 @@ class SentimentScorer:
         reply = self.caller.call(messages(prompt), run_name="news_sentiment")
         if reply.text is None:
             return [self._fallback(r, reply.failure or "api_error") for p in batch for r in p.rows]
-        verdicts, problem = parse_answer(reply.text)
+        verdicts, problem = parse_answer(reply.text, expected=set(local))
         if problem:
             return [self._fallback(r, problem) for p in batch for r in p.rows]
         scored_at = self.clock()
@@ -166,8 +171,12 @@ class SentimentScorer:
         }
 
 
-def parse_answer(text: str) -> tuple[dict[str, HeadlineVerdict], str | None]:
-    """Verdicts by headline id, or the reason the whole answer is unusable."""
+def parse_answer(
+    text: str, expected: set[str] | None = None
+) -> tuple[dict[str, HeadlineVerdict], str | None]:
+    """Verdicts by headline id, or the reason the whole answer is unusable: malformed, invalid,
+    or (given ``expected``) an id not asked or given twice, which means the answer cannot be
+    trusted to keep the headlines apart."""
     raw = answer_json(text)
     try:
         json.loads(raw)
@@ -181,5 +190,9 @@ def parse_answer(text: str) -> tuple[dict[str, HeadlineVerdict], str | None]:
         return {}, f"invalid_answer: {where}"
     verdicts: dict[str, HeadlineVerdict] = {}
     for item in answer.items:
-        verdicts.setdefault(item.id, item)
+        if item.id in verdicts:
+            return {}, f"invalid_answer: {item.id} answered twice"
+        if expected is not None and item.id not in expected:
+            return {}, f"invalid_answer: {item.id} was not asked"
+        verdicts[item.id] = item
     return verdicts, None

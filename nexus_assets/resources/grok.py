@@ -61,10 +61,18 @@ class GrokResource(dg.ConfigurableResource):
         default=3, ge=1, le=10, description="Attempts per call, retrying only rate limits."
     )
     backoff_base_s: float = Field(default=1.0, ge=0, description="First backoff after a rate limit; doubles.")
-    max_calls_per_run: int = Field(default=40, ge=0, description="Budget: calls per asset run.")
+    max_calls_per_run: int = Field(default=400, ge=0, description="Budget: calls per asset run.")
     max_tokens_per_run: int = Field(default=200_000, ge=0, description="Budget: tokens per asset run.")
     max_output_tokens: int = Field(default=4096, ge=64, description="Longest answer one call may return.")
-    batch_size: int = Field(default=20, ge=1, le=100, description="Headlines per sentiment call.")
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description=(
+            "Headlines per sentiment call. 1: each headline is scored alone, so no headline can steer "
+            "another's score; more share a call (cheaper) at that risk."
+        ),
+    )
     cache_path: str = Field(
         default="", description="SQLite answer cache; empty: <NEXUS_HOME>/llm_cache.sqlite."
     )

@@ -256,3 +256,46 @@ def test_a_recurring_headline_is_asked_once_and_scored_alike(tmp_path):
     scores = scorer.score(news)
     assert model.prompts[0].count("<headline ") == 1
     assert scores["score"].to_list() == [0.6, 0.6] and scores["scored_at"].n_unique() == 1
+
+
+def test_by_default_each_headline_is_asked_alone(tmp_path):
+    """A crafted headline cannot steer a neighbour's score: no two headlines share a prompt."""
+    model = ScriptedChat(
+        script=[sentiment_answer(item("h1", 0.8, ["AAPL"])), sentiment_answer(item("h1", -0.6, ["MSFT"]))]
+    )
+    budget = LlmBudget()
+    caller = LlmCaller(
+        model,
+        settings=LlmSettings(model=MODEL, timeout_s=5.0, max_attempts=1, backoff_base_s=0.0),
+        budget=budget,
+        tracing=Tracing(),
+        tags=CallTags(
+            run_id="r1", asset_key="headline_sentiment", model=MODEL, prompt_version=PROMPT_VERSION
+        ),
+    )
+    scorer = SentimentScorer(caller, LlmCache(tmp_path / "cache.sqlite"), model=MODEL)
+    scores = _by_text(scorer.score(NEWS), NEWS)
+    assert len(model.prompts) == 2
+    assert ["AAPL beats" in p for p in model.prompts] == [True, False]
+    assert ["MSFT faces" in p for p in model.prompts] == [False, True]
+    assert scores["AAPL beats estimates and raises guidance"]["score"] == 0.8
+    assert scores["MSFT faces antitrust probe; shares slump"]["score"] == -0.6
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (sentiment_answer(item("h1", 0.8, ["AAPL"]), item("h1", -0.9, ["AAPL"]), item("h2", 0.1, ["MSFT"])),
+         "invalid_answer: h1 answered twice"),
+        (sentiment_answer(item("h1", 0.8, ["AAPL"]), item("h2", 0.1, ["MSFT"]), item("h3", -1.0, ["MSFT"])),
+         "invalid_answer: h3 was not asked"),
+    ],
+)  # fmt: skip
+def test_a_shared_answer_that_does_not_keep_headlines_apart_is_neither_used_nor_cached(
+    tmp_path, answer, reason
+):
+    scorer, _ = _scorer(FakeListChatModel(responses=[answer]), tmp_path, batch_size=20)
+    scores = scorer.score(NEWS)
+    assert set(scores["scorer"]) == {"lexicon"}
+    assert set(scores["fallback_reason"]) == {reason}
+    assert LlmCache(tmp_path / "cache.sqlite").count() == 0
