@@ -60,16 +60,12 @@ def _forecast_volatility(args: argparse.Namespace) -> int:
     return run(args)
 
 
-SHUTDOWN_GRACE_S = 20
-"""Seconds ``nexus serve`` waits for requests in flight after SIGTERM."""
-
-
 def _serve(args: argparse.Namespace) -> int:
     import os
 
     from pydantic import ValidationError
 
-    from nexus_serving.server_config import serve, server_config
+    from nexus_serving.server_config import connection_options, serve, server_config
     from nexus_serving.settings import get_settings
 
     try:
@@ -96,9 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=workers,
         access_log=settings.access_log,
-        # SIGTERM drains requests in flight for at most this long, then the lifespan closes the
-        # audit log; a container platform kills the process some seconds after (30 s on Azure).
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        **connection_options(settings),
     )
     return serve(config)
 

@@ -1,11 +1,14 @@
-"""Refuse request bodies over a size limit before they reach the app (413).
+"""Bound request bodies in size (413) and in time (408), as the app reads them.
 
-A declared ``Content-Length`` is checked up front (the server enforces it); a chunked body
-is read here up to the limit and replayed, so it can never grow past it in memory.
+Nothing is read here ahead of the app: a route checks the token before it reads its body, so
+a caller without one cannot make a worker hold a chunked body. A declared ``Content-Length``
+over the limit is refused at once; otherwise every chunk is counted as the route reads it, and
+the whole body must arrive within ``timeout_s`` of the request's head.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,10 +16,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nexus_serving.responses import OrjsonResponse
 
 
+class BodyTooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes")
+
+
+class BodyTimeoutError(Exception):
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"request body not received within {timeout_s:g} s")
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], timeout_s: float) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,38 +38,36 @@ class BodyLimitMiddleware:
             return
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > limit:
-                await self._reject(limit, scope, receive, send)
-                return
-            await self.app(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await too_large(limit)(scope, receive, send)
             return
-        chunks: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._reject(limit, scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
+        done = False
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
+        async def bounded() -> Message:
+            nonlocal size, done
+            if done:  # after the body only http.disconnect comes, whenever it comes
                 return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.timeout_s) from None
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise BodyTooLargeError(limit)
+                done = not message.get("more_body", False)
+            return message
 
-        await self.app(scope, replay, send)
+        await self.app(scope, bounded, send)
 
-    @staticmethod
-    async def _reject(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-        response = OrjsonResponse({"detail": f"request body is larger than {limit} bytes"}, status_code=413)
-        await response(scope, receive, send)
+
+CLOSE = {"connection": "close"}
+"""Sent with both refusals: the rest of that body is never read, so the connection cannot be reused."""
+
+
+def too_large(limit: int) -> OrjsonResponse:
+    return OrjsonResponse({"detail": str(BodyTooLargeError(limit))}, status_code=413, headers=CLOSE)

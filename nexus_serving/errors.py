@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
+from nexus_serving.body_limit import CLOSE, BodyTimeoutError, BodyTooLargeError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.pipeline import DecisionFailedError
 from nexus_serving.decisions.request_bars import InvalidInputError
@@ -42,6 +43,11 @@ async def _conflict(request: Request, exc: IdempotencyConflictError) -> OrjsonRe
     return OrjsonResponse({"detail": detail}, status_code=409)
 
 
+async def _body_refused(request: Request, exc: BodyTooLargeError | BodyTimeoutError) -> OrjsonResponse:
+    status_code = 413 if isinstance(exc, BodyTooLargeError) else 408
+    return OrjsonResponse({"detail": str(exc)}, status_code=status_code, headers=CLOSE)
+
+
 async def _decision_failed(request: Request, exc: DecisionFailedError) -> OrjsonResponse:
     """Logged with its cause where it happened; the body says nothing was decided or stored."""
     return OrjsonResponse({"detail": "internal error: no decision was made"}, status_code=500)
@@ -57,4 +63,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(IdempotencyConflictError, _conflict)
     app.add_exception_handler(DecisionFailedError, _decision_failed)
+    app.add_exception_handler(BodyTooLargeError, _body_refused)
+    app.add_exception_handler(BodyTimeoutError, _body_refused)
     app.add_exception_handler(Exception, _unexpected)

@@ -51,3 +51,41 @@ def parse_json_body(model: type[Model], raw: bytes, content_type: str | None) ->
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def parse_batch_body(
+    model: type[Model], item_model: type[BaseModel], raw: bytes, content_type: str | None, max_items: int
+) -> Model:
+    """A ``{"requests": [...]}`` body, parsed as ``parse_json_body`` would, in short steps.
+
+    Validating a whole batch is one call that holds the interpreter lock for its full length
+    (about 12 ms per MB), so the event loop waits for it even from another thread. Here the
+    body is decoded by orjson (about 4 ms per MB), its length is checked against
+    ``max_items`` before any item is validated, and then each item is validated on its own,
+    with the same strictness, from its own JSON text. Any other shape goes to the model itself,
+    which names what is wrong.
+    """
+    if not raw or not _json_content(content_type):
+        return parse_json_body(model, raw, content_type)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]
+        ) from None
+    items = data.get("requests") if isinstance(data, dict) and data.keys() == {"requests"} else None
+    if not isinstance(items, list) or not items:
+        return parse_json_body(model, raw, content_type)
+    if len(items) > max_items:
+        message = f"at most {max_items} requests per batch, got {len(items)}"
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "requests"), "msg": message}])
+    parsed, errors = [], []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(item_model.model_validate_json(orjson.dumps(item)))
+        except ValidationError as exc:
+            found = exc.errors(include_url=False, include_input=False, include_context=False)
+            errors.extend({**e, "loc": ("body", "requests", index, *e["loc"])} for e in found)
+    if errors:
+        raise RequestValidationError(errors)
+    return model.model_construct(requests=parsed)

@@ -1,12 +1,14 @@
 """How the service runs under uvicorn, shared by ``nexus serve`` and the tests.
 
 uvloop and httptools are named, so a missing one fails loudly instead of falling back to the
-pure-Python loop and parser. Several workers run under uvicorn's own supervisor on one shared
+pure-Python loop and parser; the httptools protocol is uvicorn's with bounds on request heads
+(``http_limits``). Several workers run under uvicorn's own supervisor on one shared
 socket; ``docs/performance.md`` has the measurement that chose it over a home-made dispatcher.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -14,11 +16,35 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from nexus_serving.http_limits import DEFAULT_HEAD_TIMEOUT_S, DEFAULT_MAX_HEAD_BYTES, BoundedHttpToolsProtocol
+from nexus_serving.settings import Settings
+
 logger = logging.getLogger("uvicorn.error")
 
 
-def server_config(app: Any, *, host: str, port: int, **options: Any) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", **options)
+def server_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+    head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S,
+    **options: Any,
+) -> uvicorn.Config:
+    protocol = functools.partial(
+        BoundedHttpToolsProtocol, max_head_bytes=max_head_bytes, head_timeout_s=head_timeout_s
+    )
+    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http=protocol, **options)
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """``server_config`` options from the settings: bounds on heads, connections and shutdown."""
+    return {
+        "max_head_bytes": settings.max_head_bytes,
+        "head_timeout_s": settings.head_timeout_s,
+        "limit_concurrency": settings.max_connections,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+    }
 
 
 def serve(config: uvicorn.Config) -> int:

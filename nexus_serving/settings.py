@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     """Comma-separated bearer tokens (``NEXUS_API_TOKENS``); any one of them is accepted."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request's whole body must arrive within this long of its head (else 408)."""
+    head_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this long (else 408, connection closed)."""
+    max_head_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Largest request line plus headers (else 431, connection closed)."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Connections (and requests in progress) per worker; past it new requests get 503."""
+    loop_stall_s: float = Field(default=30.0, ge=0)
+    """A worker whose event loop has not turned for this long is ended and replaced; 0: never."""
+    shutdown_timeout_s: float = Field(default=15.0, gt=0)
+    """After SIGTERM, how long requests in flight may finish before they are cancelled; the
+    audit log is then written out (``NEXUS_AUDIT_FLUSH_TIMEOUT_S``), within a platform's 30 s."""
     max_batch: int = Field(default=256, ge=1, le=10_000)
     idempotency_capacity: int = Field(default=100_000, ge=1)
     """Responses remembered by request_id; the oldest are forgotten first."""
@@ -45,6 +58,8 @@ class Settings(BaseSettings):
     max_model_age_days: float = Field(default=30.0, gt=0)
     data_dir: str | None = None
     """Asset data folder or fsspec URL (``NEXUS_DATA_DIR``), where the latest allocation is read."""
+    news_poll_seconds: float = Field(default=5.0, ge=0)
+    """How often the news and review tables are checked for a new version; 0 reads them at start only."""
     model_poll_seconds: float = Field(default=30.0, ge=0)
     """How often the champion aliases are checked for a hot swap; 0 turns polling off."""
     audit_enabled: bool = True

@@ -11,8 +11,8 @@ from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecisio
 from nexus_serving.decisions.request_bars import InvalidInputError
 from nexus_serving.deps import BundleDep, ServicesDep, TokenDep
 from nexus_serving.model_store import ModelBundle
-from nexus_serving.responses import JSON_MEDIA_TYPE, parse_json_body
-from nexus_serving.schemas import BatchRequest, BatchResponse, DecisionRequest, DecisionResponse
+from nexus_serving.responses import JSON_MEDIA_TYPE, parse_batch_body, parse_json_body
+from nexus_serving.schemas import MAX_BATCH, BatchRequest, BatchResponse, DecisionRequest, DecisionResponse
 from nexus_serving.services import Services
 
 router = APIRouter(
@@ -51,19 +51,17 @@ async def create_decision(request: Request, services: ServicesDep, bundle: Bundl
 async def create_decisions(request: Request, services: ServicesDep, bundle: BundleDep) -> Response:
     """Many decisions in order; every item is checked before any is decided.
 
-    The body is validated from its JSON text like a single decision's; the decisions then run
-    in the thread pool, so a large batch does not hold the event loop.
+    The body is validated from its JSON text like a single decision's, in the thread pool and
+    item by item (``parse_batch_body``), and the decisions run there too, so a large batch does
+    not hold the event loop and the requests the worker is deciding meanwhile.
     """
-    body = parse_json_body(BatchRequest, await request.body(), request.headers.get("content-type"))
-    return await run_in_threadpool(_decide_batch, services, bundle, body)
+    raw = await request.body()
+    return await run_in_threadpool(_decide_batch, services, bundle, raw, request.headers.get("content-type"))
 
 
-def _decide_batch(services: Services, bundle: ModelBundle, body: BatchRequest) -> Response:
-    limit = services.settings.max_batch
-    if len(body.requests) > limit:
-        raise InvalidInputError(
-            ("body", "requests"), f"at most {limit} requests per batch, got {len(body.requests)}"
-        )
+def _decide_batch(services: Services, bundle: ModelBundle, raw: bytes, content_type: str | None) -> Response:
+    limit = min(services.settings.max_batch, MAX_BATCH)
+    body = parse_batch_body(BatchRequest, DecisionRequest, raw, content_type, limit)
     answers = services.pipeline.decide(
         [PendingDecision(request, bundle) for request in body.requests], atomic=True
     )

@@ -19,7 +19,7 @@ from nexus_assets.sim.decision_bodies import decision_body
 from nexus_assets.sim.market import MarketSimConfig
 from nexus_assets.sim.process import free_port
 from nexus_serving.main import create_app
-from nexus_serving.server_config import server_config
+from nexus_serving.server_config import connection_options, server_config
 from nexus_serving.settings import Settings
 
 __all__ = [
@@ -44,15 +44,15 @@ MARKET = MarketSimConfig(
 @contextmanager
 def serve(settings: Settings) -> Iterator[httpx.Client]:
     """Run the app of ``settings`` under uvicorn in a thread; yield a client on its base URL."""
-    with serve_app(create_app(settings)) as client:
+    with serve_app(create_app(settings), **connection_options(settings)) as client:
         yield client
 
 
 @contextmanager
-def serve_app(app: Any) -> Iterator[httpx.Client]:
+def serve_app(app: Any, **options: Any) -> Iterator[httpx.Client]:
     """Run ``app`` under uvicorn in a thread; yield a client on its base URL."""
     port = free_port()
-    config = server_config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -140,3 +140,62 @@ def test_workers_answer_a_burst_replace_a_dead_worker_and_stop_cleanly(
         output = process.communicate(timeout=90)[0]
     assert process.returncode == 0, output[-3000:]
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), output[-3000:]
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_slow_client_drains_in_bounded_time_and_keeps_every_decision(
+    trained_registry, market, isolated_state, tmp_path
+):
+    """A client that never finishes its body cannot hold shutdown past NEXUS_SHUTDOWN_TIMEOUT_S,
+    and every decision answered before SIGTERM is in the audit log afterwards."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    audit = tmp_path / "audit.db"
+    env = serve_env(
+        MLFLOW_TRACKING_URI=trained_registry,
+        NEXUS_MODEL_POLL_SECONDS="0",
+        NEXUS_AUDIT_DATABASE_URL=f"sqlite:///{audit}",
+        NEXUS_SHUTDOWN_TIMEOUT_S="2",
+        NEXUS_BODY_TIMEOUT_S="300",
+    )
+    process = subprocess.Popen(
+        [NEXUS, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    slow = None
+    try:
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        answered = []
+        with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as client:
+            for index in range(20):
+                body = decision_body(market, request_id=f"drain-{index}", symbol="S1")
+                assert client.post("/v1/decisions", json=body).status_code == 200
+                answered.append(f"drain-{index}")
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        slow.sendall(
+            b"POST /v1/decisions HTTP/1.1\r\nHost: nexus\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 5000\r\n\r\n".encode()
+            + b'{"request_id": "never-finished", '
+        )
+        time.sleep(0.5)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+        took = time.monotonic() - started
+    finally:
+        if slow is not None:
+            slow.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    # uvicorn re-raises the signal it handled once it has shut down.
+    assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert took < 8, (took, output[-3000:])  # 2 s of drain, then the audit log is written out
+    import sqlite3
+
+    with sqlite3.connect(audit) as db:
+        stored = {row[0] for row in db.execute("SELECT request_id FROM decision_audit")}
+    assert stored == set(answered)
