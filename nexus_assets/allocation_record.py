@@ -39,10 +39,41 @@ class AllocationUnreadableError(ValueError):
     """The stored table exists but cannot be served (a missing or mistyped column, no rows)."""
 
 
+WEIGHT_UNITS_PER_ONE = 1_000_000
+"""The id sees weights in whole micro-units: a millionth of equity is below any order size."""
+
+
+def canonical_weights(weights: dict[str, float]) -> dict[str, int]:
+    """Weights as whole micro-units, zeros left out: the economics, not the float spelling.
+
+    ``-0.0`` and ``0.0``, a symbol at zero and a symbol absent, and float noise far below a
+    micro-unit all give the same mapping.
+    """
+    units = {symbol: round(weight * WEIGHT_UNITS_PER_ONE) for symbol, weight in weights.items()}
+    return {symbol: unit for symbol, unit in sorted(units.items()) if unit != 0}
+
+
+def canonical_time(as_of: str) -> str:
+    """The bar time in one spelling (UTC, ISO 8601); text that is no time is kept as it is."""
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        return as_of
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat()
+
+
 def allocation_id(as_of: str, weights: dict[str, float]) -> str:
-    """Same bar and same weights, same id: re-publishing an allocation can never trade twice."""
-    text = as_of + "|" + ",".join(f"{s}={w:.6f}" for s, w in sorted(weights.items()))
+    """Same bar and same economics, same id: re-publishing an allocation can never trade twice."""
+    units = canonical_weights(weights)
+    text = canonical_time(as_of) + "|" + ",".join(f"{s}={u}" for s, u in units.items())
     return "alloc-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def table_allocation_id(table: pl.DataFrame) -> str:
+    """The id of a ``portfolio_allocation`` table (one bar time, a target weight per symbol)."""
+    weights = dict(zip(table["symbol"], table["target_weight"], strict=True))
+    return allocation_id(str(table["as_of"][0]), weights)
 
 
 def allocation_path(base: str | None = None) -> UPath:
@@ -86,9 +117,8 @@ def allocation_from_table(table: pl.DataFrame, path: UPath) -> StoredAllocation:
     except ValueError as exc:
         raise AllocationUnreadableError(f"{path}: column 'as_of' holds {as_of_text!r}, not a time") from exc
     written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    weights = dict(zip(table["symbol"], table["target_weight"], strict=True))
     return StoredAllocation(
-        allocation_id(as_of_text, weights),
+        table_allocation_id(table),
         as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC),
         written,
         table,

@@ -2,8 +2,8 @@
 
 Downstream of each stage job, `features`, `portfolio_allocation` and `backtest_report` follow
 by their automation conditions. The signal job is the exception: it carries new signals through
-`features` to `portfolio_allocation` itself, because a signal's way to the Live Engine should
-not wait for a second run to start.
+`features` and `portfolio_allocation` to `live_engine_orders` itself, because a signal's way to
+the Live Engine should not wait for a second run to start.
 """
 
 import dagster as dg
@@ -12,10 +12,16 @@ import dagster as dg
 # is enabled in dagster.yaml with a default of 0, so each job opts in here).
 RETRY_FROM_FAILURE = {"dagster/retry_strategy": "FROM_FAILURE"}
 
+# Run monitoring (dagster.yaml) fails a run still going after its `dagster/max_runtime`, so a
+# lost run worker holds back the runs that wait for it (lona_signal_sensor) for this long at most.
+MAIN_MAX_RUNTIME_S = 2 * 60 * 60
+SIGNALS_MAX_RUNTIME_S = 15 * 60
+
 nexus_main_job = dg.define_asset_job(
     name="nexus_main_job",
     selection=dg.AssetSelection.all(),
     description="Materialize the whole graph: market data, Lona strategies and signals, features.",
+    run_tags={"dagster/max_runtime": str(MAIN_MAX_RUNTIME_S)},
 )
 
 lona_signals_job = dg.define_asset_job(
@@ -25,15 +31,26 @@ lona_signals_job = dg.define_asset_job(
     # signals_match_market reads market_bars, which this job does not own; it runs with the
     # main job. The backtest follows by its automation condition.
     selection=dg.AssetSelection.assets(
-        "lona_strategies", "lona_signals", "strategy_reviews", "features", "portfolio_allocation"
+        "lona_strategies",
+        "lona_signals",
+        "strategy_reviews",
+        "features",
+        "portfolio_allocation",
+        "live_engine_orders",
     )
     - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("lona_signals"), "signals_match_market")),
     description=(
         "Read Lona's newest reports into `lona_strategies` and `lona_signals`, review new strategies "
-        "(`strategy_reviews`), then refresh `features` and `portfolio_allocation` (published to the Live Engine when configured). Launched by "
+        "(`strategy_reviews`), then refresh `features` and `portfolio_allocation`, and publish it (`live_engine_orders`, when "
+        "the Live Engine is configured). Launched by "
         "`lona_signal_sensor`, one run per batch of new signals (run key `lona-signals-<hash>`)."
     ),
-    run_tags={**RETRY_FROM_FAILURE, "dagster/max_retries": "2", "nexus/stage": "signals"},
+    run_tags={
+        **RETRY_FROM_FAILURE,
+        "dagster/max_retries": "2",
+        "dagster/max_runtime": str(SIGNALS_MAX_RUNTIME_S),
+        "nexus/stage": "signals",
+    },
     # Its steps are short and sequential: in one process they skip a ~3 s interpreter start
     # each, which is most of a signal's way to the Live Engine.
     executor_def=dg.in_process_executor,

@@ -1,10 +1,11 @@
 """Which Lona signals are new since the last poll, and the name of a batch of them.
 
 Lona pushes nothing, so a poller reads each strategy's newest completed report and keeps a
-cursor: per strategy, the report it read last and the time of the newest signal it handed on
-(its *watermark*). A report spans every bar revealed so far and a bar's trade events all
-appear in the first report that covers it, so the signals of a newer report that are new are
-exactly those after the watermark. The cursor moves only for strategies whose report was read
+cursor: per strategy, the report it read last, the time of the newest signal it handed on
+(its *watermark*) and the ids of the signals handed on at exactly that time. A report spans
+every bar revealed so far, so the signals of a newer report that are new are those after the
+watermark plus those at the watermark that were not handed on yet (a late event on the
+watermark's bar, or a second one on the same bar). The cursor moves only for strategies whose report was read
 in full: a strategy Lona fails to serve keeps its old mark and is read again next time.
 
 A batch is named by a hash of its sorted signal ids, so polling again from the same cursor
@@ -42,6 +43,9 @@ class StrategyMark:
     report_id: str
     through: datetime | None
     """Time of the newest signal handed on; None while the strategy has produced none."""
+    at_through: frozenset[str] | None = None
+    """Ids of the signals handed on at ``through``; None in a cursor written before they were
+    kept, which handed on everything at ``through``."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,9 @@ class SignalCursor:
     marks: Mapping[str, StrategyMark] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """Compact JSON: ``{"v": 1, "strategies": {id: {"report": id, "through": time|null}}}``."""
-        strategies = {
-            sid: {"report": mark.report_id, "through": format_time(mark.through) if mark.through else None}
-            for sid, mark in sorted(self.marks.items())
-        }
+        """Compact JSON: ``{"v": 1, "strategies": {id: {"report": id, "through": time|null,
+        "at": [ids at through]}}}``."""
+        strategies = {sid: _mark_json(mark) for sid, mark in sorted(self.marks.items())}
         return orjson.dumps({"v": CURSOR_VERSION, "strategies": strategies}).decode()
 
     @classmethod
@@ -69,6 +71,7 @@ class SignalCursor:
                 str(sid): StrategyMark(
                     report_id=_text(entry["report"]),
                     through=None if entry["through"] is None else parse_time(entry["through"]),
+                    at_through=_ids(entry["at"]) if "at" in entry else None,
                 )
                 for sid, entry in payload["strategies"].items()
             }
@@ -77,6 +80,22 @@ class SignalCursor:
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CursorError(f"unreadable signal cursor ({type(exc).__name__}: {exc})") from None
         return cls(marks)
+
+
+def _mark_json(mark: StrategyMark) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "report": mark.report_id,
+        "through": format_time(mark.through) if mark.through else None,
+    }
+    if mark.at_through is not None:
+        entry["at"] = sorted(mark.at_through)
+    return entry
+
+
+def _ids(value: object) -> frozenset[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of signal ids, got {value!r}")
+    return frozenset(_text(item) for item in value)
 
 
 def _text(value: object) -> str:
@@ -111,18 +130,32 @@ def batch_key(signal_ids: list[str]) -> str:
 
 
 def signals_after(signals: pl.DataFrame, mark: StrategyMark | None) -> pl.DataFrame:
-    """The signals newer than the mark's watermark (all of them without a mark)."""
+    """The signals not handed on yet: after the watermark, or at it and not among its ids."""
     if mark is None or mark.through is None:
         return signals
-    return signals.filter(pl.col("timestamp") > mark.through)
+    later = pl.col("timestamp") > mark.through
+    if mark.at_through is None:
+        return signals.filter(later)
+    at_mark = (pl.col("timestamp") == mark.through) & ~pl.col("signal_id").is_in(list(mark.at_through))
+    return signals.filter(later | at_mark)
 
 
 def advance(mark: StrategyMark | None, report_id: str, signals: pl.DataFrame) -> StrategyMark:
     """The mark after handing on ``signals`` from ``report_id``; the watermark never moves back."""
-    newest = signals["timestamp"].max() if signals.height else None
     previous = mark.through if mark is not None else None
-    candidates = [t for t in (previous, newest) if t is not None]
-    return StrategyMark(report_id=report_id, through=max(candidates) if candidates else None)
+    newest = signals["timestamp"].max() if signals.height else None
+    if newest is None or (previous is not None and newest < previous):
+        # Nothing new, or only late signals before the watermark (not expected from Lona).
+        through, handed = previous, set()
+    else:
+        through = newest
+        handed = set(signals.filter(pl.col("timestamp") == newest)["signal_id"].to_list())
+    if mark is not None and through == previous and previous is not None:
+        if mark.at_through is None:
+            # A cursor from before ids were kept: everything at the watermark was handed on.
+            return StrategyMark(report_id, through, None)
+        handed |= mark.at_through
+    return StrategyMark(report_id, through, frozenset(handed) if through is not None else None)
 
 
 def poll(client: LonaClient, cursor: SignalCursor) -> Poll:

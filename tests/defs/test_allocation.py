@@ -11,6 +11,7 @@ import pytest
 
 from nexus_assets.allocation_record import allocation_path, read_allocation
 from nexus_assets.defs.allocation.assets import portfolio_allocation
+from nexus_assets.defs.allocation.orders import live_engine_orders
 from nexus_assets.defs.backtest.assets import backtest_report
 from nexus_assets.defs.features.assets import features
 from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
@@ -76,26 +77,29 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         trained = dg.materialize(MODELS, resources=resources, instance=instance)
         assert trained.success
         first = dg.materialize(
-            [portfolio_allocation, backtest_report, *MODELS],
+            [portfolio_allocation, live_engine_orders, backtest_report, *MODELS],
             resources=resources,
             instance=instance,
-            selection=["portfolio_allocation", "backtest_report"],
+            selection=["portfolio_allocation", "live_engine_orders", "backtest_report"],
         )
         assert first.success
         table = first.output_for_node("portfolio_allocation")
         meta = instance.get_latest_materialization_event(
-            dg.AssetKey("portfolio_allocation")
+            dg.AssetKey("live_engine_orders")
         ).asset_materialization.metadata
         placed = len(_orders(live_engine))
         again = dg.materialize(
-            [portfolio_allocation, *MODELS],
+            [portfolio_allocation, live_engine_orders, *MODELS],
             resources=resources,
             instance=instance,
-            selection=["portfolio_allocation"],
+            selection=["portfolio_allocation", "live_engine_orders"],
         )
         assert again.success
         stored = read_allocation(allocation_path(io_manager.base_dir))
         meta_again = instance.get_latest_materialization_event(
+            dg.AssetKey("live_engine_orders")
+        ).asset_materialization.metadata
+        allocation_meta = instance.get_latest_materialization_event(
             dg.AssetKey("portfolio_allocation")
         ).asset_materialization.metadata
         report = instance.get_latest_materialization_event(
@@ -116,7 +120,8 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
     assert stored is not None and stored.allocation_id == meta["allocation_id"].value
     assert stored.weights == dict(zip(table["symbol"], table["target_weight"], strict=True))
     assert len(_orders(live_engine)) == placed, "publishing the same allocation twice must not trade twice"
-    assert set(meta["model_versions"].value) == {
+    assert allocation_meta["allocation_id"].value == stored.allocation_id
+    assert set(allocation_meta["model_versions"].value) == {
         "trade-nexus-predictor",
         "trade-nexus-volatility",
         "trade-nexus-anomaly",

@@ -36,6 +36,9 @@ def test_cursor_round_trips_and_is_compact():
         '{"v":1,"strategies":{"st_a":{"report":"rep_1","through":null},'
         '"st_b":{"report":"rep_2","through":"2026-01-06T21:00:00Z"}}}'
     )
+    with_ids = SignalCursor({"st": StrategyMark("rep_3", T1, frozenset({"s2", "s1"}))})
+    assert '"at":["s1","s2"]' in with_ids.to_json()
+    assert SignalCursor.parse(with_ids.to_json()) == with_ids
     assert SignalCursor.parse(text) == cursor
     assert SignalCursor.parse(None) == SignalCursor() == SignalCursor.parse("")
 
@@ -49,6 +52,7 @@ def test_cursor_round_trips_and_is_compact():
         '{"v": 1}',
         '{"v": 1, "strategies": {"st": {"report": "", "through": null}}}',
         '{"v": 1, "strategies": {"st": {"report": "r", "through": "yesterday"}}}',
+        '{"v": 1, "strategies": {"st": {"report": "r", "through": null, "at": "s1"}}}',
     ],
 )
 def test_a_foreign_cursor_is_refused_by_name(text):
@@ -65,10 +69,37 @@ def test_only_signals_after_the_watermark_are_new():
 
 
 def test_the_watermark_never_moves_back():
-    assert advance(None, "r1", _signals(("a", T0))) == StrategyMark("r1", T0)
-    assert advance(StrategyMark("r1", T1), "r2", _signals(("a", T0))) == StrategyMark("r2", T1)
-    assert advance(StrategyMark("r1", T0), "r2", _signals()) == StrategyMark("r2", T0)
+    assert advance(None, "r1", _signals(("a", T0))) == StrategyMark("r1", T0, frozenset({"a"}))
+    assert advance(StrategyMark("r1", T1, frozenset()), "r2", _signals(("a", T0))) == StrategyMark(
+        "r2", T1, frozenset()
+    )
+    assert advance(StrategyMark("r1", T0, frozenset({"a"})), "r2", _signals()) == StrategyMark(
+        "r2", T0, frozenset({"a"})
+    )
     assert advance(None, "r1", _signals()) == StrategyMark("r1", None)
+
+
+def test_a_late_signal_at_the_watermark_time_is_handed_on_once():
+    mark = advance(None, "r1", _signals(("a", T0)))
+    # The next report holds a second event on the same bar: it is new, "a" is not.
+    later = _signals(("a", T0), ("b", T0))
+    fresh = signals_after(later, mark)
+    assert fresh["signal_id"].to_list() == ["b"]
+    mark = advance(mark, "r2", fresh)
+    assert mark == StrategyMark("r2", T0, frozenset({"a", "b"}))
+    assert signals_after(later, mark).is_empty()
+    assert SignalCursor.parse(SignalCursor({"st": mark}).to_json()) == SignalCursor({"st": mark})
+    # A newer bar moves the watermark and keeps only its own ids.
+    newer = advance(mark, "r3", signals_after(_signals(("a", T0), ("b", T0), ("c", T1)), mark))
+    assert newer == StrategyMark("r3", T1, frozenset({"c"}))
+
+
+def test_a_cursor_written_before_ids_were_kept_still_hands_on_nothing_twice():
+    old = SignalCursor.parse('{"v":1,"strategies":{"st":{"report":"r1","through":"2026-01-05T21:00:00Z"}}}')
+    mark = old.marks["st"]
+    assert mark == StrategyMark("r1", T0, None)
+    assert signals_after(_signals(("a", T0), ("b", T1)), mark)["signal_id"].to_list() == ["b"]
+    assert advance(mark, "r2", _signals()) == StrategyMark("r2", T0, None)
 
 
 def test_a_batch_is_named_by_its_signals_in_any_order():

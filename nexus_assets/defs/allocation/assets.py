@@ -1,4 +1,4 @@
-"""Target weights for the live book, published to the Live Engine when one is configured."""
+"""Target weights for the live book; `live_engine_orders` publishes them once they are stored."""
 
 import tempfile
 from pathlib import Path
@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from nexus_assets.allocation_record import allocation_id
+from nexus_assets.allocation_record import table_allocation_id
 from nexus_assets.asset_metadata import frame_metadata, markdown_table
 from nexus_assets.resources.live_engine import LiveEngineResource
 
@@ -22,7 +22,13 @@ class AllocationConfig(dg.Config):
     )
     target_volatility: float = Field(default=0.10, gt=0, le=1)
     kill_switch: bool = Field(default=False, description="Manual stop: no trading at all.")
-    publish: bool = Field(default=True, description="Send orders to the Live Engine when it is configured.")
+    publish: bool = Field(
+        default=True,
+        description=(
+            "Read current positions from the Live Engine when it is configured, and let "
+            "`live_engine_orders` publish this allocation (false: neither)."
+        ),
+    )
 
 
 @dg.asset(
@@ -41,7 +47,8 @@ class AllocationConfig(dg.Config):
         "enforces the portfolio limits. Uses the champion models from MLflow. Each signal's strength is "
         "scaled by its strategy's review (`strategy_reviews`: blocked strategies add no risk), and a news "
         "sentiment shock against a signal (`news_sentiment`, newest bar) halves its size, both with reason "
-        "codes. Publishes orders to the Live Engine, idempotently, when LIVE_ENGINE_URL is set."
+        "codes. Reads current positions from the Live Engine when LIVE_ENGINE_URL is set; "
+        "`live_engine_orders` publishes the stored table."
     ),
 )
 def portfolio_allocation(
@@ -62,13 +69,11 @@ def portfolio_allocation(
     from nexus_assets.ml.registry.champions import load_champions
 
     current: dict[str, float] = {}
-    deployment_id = None
     if live_engine.enabled and config.publish:
         with live_engine.client() as client:
             deployment = open_deployment(
                 client, live_engine.strategy_id, mode=live_engine.mode, capital=live_engine.capital
             )
-            deployment_id = deployment.id
             current = current_weights(client.get_portfolio(deployment.id), market_bars)
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -93,6 +98,8 @@ def portfolio_allocation(
         "optimizer_reason": outcome.optimizer_reason or "",
         "expected_volatility": outcome.expected_volatility,
         "gross_exposure": float(table["target_weight"].abs().sum()),
+        "allocation_id": table_allocation_id(table),
+        "publish": config.publish,
         "model_versions": champions.versions,
         "weights": dg.MetadataValue.md(
             markdown_table(table.select("symbol", "target_weight", "action", "reason_codes"))
@@ -101,22 +108,4 @@ def portfolio_allocation(
             png_markdown(figure_png(weights_bar(weights, "Target weights")), "weights")
         ),
     }
-    if deployment_id is not None:
-        with live_engine.client() as client:
-            from nexus_assets.live_engine import publish_allocation
-
-            published = publish_allocation(
-                client,
-                weights,
-                prices=book.prices,
-                allocation_id=allocation_id(book.as_of, weights),
-                deployment_id=deployment_id,
-            )
-        metadata |= {
-            "live_engine_deployment": deployment_id,
-            "allocation_id": published.allocation_id,
-            "orders_created": len(published.created),
-            "orders_already_placed": len(published.existing),
-        }
-        context.log.info(f"published {published.allocation_id}: {len(published.created)} new orders")
     return dg.Output(table, metadata=frame_metadata(table, **metadata))

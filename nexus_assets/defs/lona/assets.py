@@ -1,13 +1,39 @@
 """Lona strategies and the trading signals derived from their newest backtest trades."""
 
+from typing import Any
+
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from nexus_assets.asset_metadata import frame_metadata
+from nexus_assets.lona.client import LonaClient
 from nexus_assets.lona.signal_batches import SIGNAL_BATCH_TAG
 from nexus_assets.lona.signals import SIGNAL_SCHEMA, signals_from_report
 from nexus_assets.lona.strategy_table import strategies_table
 from nexus_assets.resources.lona import LonaGateway
+
+
+class LonaStrategiesConfig(dg.Config):
+    reports: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Strategy id to the report to read. Set by lona_signal_sensor to the reports of the batch "
+            "it saw, so the run reads exactly those; a strategy left out then has no report in this "
+            "run. Empty (the default): each strategy's newest completed report."
+        ),
+    )
+
+
+def pinned_report(client: LonaClient, strategy_id: str, report_id: str) -> dict[str, Any]:
+    """The report the run was pinned to, checked to be a completed report of that strategy."""
+    report = client.get_report(report_id)
+    if str(report["strategy_id"]) != strategy_id or report["status"] != "COMPLETED":
+        raise dg.Failure(
+            f"config reports[{strategy_id!r}]: report {report_id!r} is a {report['status']} report of "
+            f"strategy {report['strategy_id']!r}, not a completed report of {strategy_id!r}"
+        )
+    return report
 
 
 @dg.asset(
@@ -18,16 +44,27 @@ from nexus_assets.resources.lona import LonaGateway
     description=(
         "Every Lona strategy (id, name, description, version, language, Backtrader code) with the "
         "statistics of its latest completed backtest report (total return, Sharpe, max drawdown, "
-        "win rate, trades). Strategies without a completed report keep null statistics."
+        "win rate, trades), or of the report the run is pinned to (`reports` in its config, set by "
+        "lona_signal_sensor). Strategies without a completed report keep null statistics."
     ),
 )
-def lona_strategies(context: dg.AssetExecutionContext, lona: LonaGateway) -> dg.Output[pl.DataFrame]:
+def lona_strategies(
+    context: dg.AssetExecutionContext, config: LonaStrategiesConfig, lona: LonaGateway
+) -> dg.Output[pl.DataFrame]:
     with lona.client() as client:
         strategies = client.list_strategies()
-        latest = {str(s["id"]): client.latest_completed_report(str(s["id"])) for s in strategies}
+        ids = [str(s["id"]) for s in strategies]
+        if config.reports:
+            latest = {
+                sid: pinned_report(client, sid, config.reports[sid]) if sid in config.reports else None
+                for sid in ids
+            }
+        else:
+            latest = {sid: client.latest_completed_report(sid) for sid in ids}
     table = strategies_table(strategies, latest)
     with_reports = table.filter(pl.col("report_id").is_not_null()).height
-    context.log.info(f"{table.height} strategies, {with_reports} with a completed report")
+    pinned = f" (pinned to {len(config.reports)} reports)" if config.reports else ""
+    context.log.info(f"{table.height} strategies, {with_reports} with a completed report{pinned}")
     return dg.Output(
         table,
         # The code column is long; the preview shows everything else.

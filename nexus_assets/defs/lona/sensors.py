@@ -17,6 +17,7 @@ import dagster as dg
 
 from nexus_assets.defs import jobs
 from nexus_assets.defs.allocation.assets import portfolio_allocation
+from nexus_assets.defs.allocation.orders import live_engine_orders
 from nexus_assets.defs.features.assets import features
 from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
 from nexus_assets.defs.lona.reviews import strategy_reviews
@@ -28,16 +29,20 @@ MAX_IDS_IN_TAG = 20
 # A sensor tick has about a minute; against a gateway that is down, fail fast and try next tick.
 SENSOR_ATTEMPTS = 2
 # Jobs that read Lona into lona_signals: while one is in flight, new signals wait for the next
-# tick and join a larger batch instead of piling up runs. A run unfinished after STALE_RUN is
-# presumed lost (its worker died) and holds nothing back.
-SIGNAL_JOBS = ("lona_signals_job", "nexus_main_job")
+# tick and join a larger batch instead of piling up runs. A run unfinished after its job's
+# maximum run time is presumed lost (its worker died; run monitoring fails it) and holds
+# nothing back.
+STALE_AFTER = {
+    "lona_signals_job": timedelta(seconds=jobs.SIGNALS_MAX_RUNTIME_S),
+    "nexus_main_job": timedelta(seconds=jobs.MAIN_MAX_RUNTIME_S),
+}
+SIGNAL_JOBS = tuple(STALE_AFTER)
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-STALE_RUN = timedelta(hours=2)
 POLL_SECONDS = int(os.environ.get("NEXUS_SIGNAL_POLL_SECONDS", "30"))
 """How often Lona is polled; read when the code location loads (`make run` uses 10)."""
 
@@ -58,8 +63,8 @@ def batch_tags(result: Poll) -> dict[str, str]:
 
 def run_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     """An unfinished run of a job that reads Lona's signals, if any (stale ones excepted)."""
-    since = datetime.now(UTC) - STALE_RUN
-    for job_name in SIGNAL_JOBS:
+    for job_name, stale_after in STALE_AFTER.items():
+        since = datetime.now(UTC) - stale_after
         runs = instance.get_runs(
             filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT, created_after=since), limit=1
         )
@@ -68,7 +73,14 @@ def run_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     return None
 
 
-SIGNAL_JOB_ASSETS = (lona_strategies, lona_signals, strategy_reviews, features, portfolio_allocation)
+SIGNAL_JOB_ASSETS = (
+    lona_strategies,
+    lona_signals,
+    strategy_reviews,
+    features,
+    portfolio_allocation,
+    live_engine_orders,
+)
 
 
 def inputs_from_outside_the_job() -> set[dg.AssetKey]:
@@ -150,7 +162,10 @@ def lona_signal_sensor(context: dg.SensorEvaluationContext, lona: LonaGateway) -
         f"batch {result.batch_key}: {result.signals.height} new signals from "
         f"{len(result.reports_read)} reports: {', '.join(result.signal_ids)}"
     )
+    # The run reads exactly the reports this poll saw, not whatever is newest when it starts.
+    reports = {sid: mark.report_id for sid, mark in sorted(result.cursor.marks.items())}
+    run_config = {"ops": {"lona_strategies": {"config": {"reports": reports}}}}
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=result.batch_key, tags=tags)],
+        run_requests=[dg.RunRequest(run_key=result.batch_key, tags=tags, run_config=run_config)],
         cursor=new_cursor,
     )

@@ -9,7 +9,7 @@ import pytest
 
 from nexus_assets.definitions import defs
 
-FOLLOWERS = {"features", "portfolio_allocation", "backtest_report"}
+FOLLOWERS = {"features", "portfolio_allocation", "live_engine_orders", "backtest_report"}
 MODELS = {"price_predictor", "volatility_model", "anomaly_detector"}
 SOURCES = {"market_bars", "lona_strategies", "lona_signals"}
 
@@ -49,6 +49,7 @@ def test_stage_jobs_select_their_stage_and_carry_retry_policies(location):
         "strategy_reviews",
         "features",
         "portfolio_allocation",
+        "live_engine_orders",
     }
     assert _selected(location, "market_data_job") == {"market_bars", "news_headlines"}
     assert _selected(location, "model_training_job") == MODELS
@@ -59,6 +60,7 @@ def test_stage_jobs_select_their_stage_and_carry_retry_policies(location):
     assert "signals_match_market" not in checks, "it reads market_bars, which the job does not own"
     assert signals.run_tags["dagster/max_retries"] == "2"
     assert signals.run_tags["dagster/retry_strategy"] == "FROM_FAILURE"
+    assert signals.run_tags["dagster/max_runtime"] == "900", "run monitoring ends a lost run"
 
     for name in ("market_data_job", "model_training_job"):
         policy = location.resolve_job_def(name).op_retry_policy
@@ -129,19 +131,28 @@ def test_new_signals_bars_or_models_refresh_what_follows_and_the_main_job_races_
 
     automation.run({"lona_strategies", "lona_signals"})  # signals refreshed on their own (e.g. a retry)
     requested = automation.tick()
-    assert requested >= {"features", "portfolio_allocation"}
+    assert requested >= {"features", "portfolio_allocation", "live_engine_orders"}
     assert requested.isdisjoint(MODELS | {"backtest_report"})
     automation.run(requested)
     assert automation.tick() == set()
 
     automation.run(
-        {"lona_strategies", "lona_signals", "strategy_reviews", "features", "portfolio_allocation"}
+        {
+            "lona_strategies",
+            "lona_signals",
+            "strategy_reviews",
+            "features",
+            "portfolio_allocation",
+            "live_engine_orders",
+        }
     )  # lona_signals_job
-    assert automation.tick().isdisjoint({"features", "portfolio_allocation"}), "the job already did them"
+    assert automation.tick().isdisjoint({"features", "portfolio_allocation", "live_engine_orders"}), (
+        "the job already did them"
+    )
 
     automation.run(MODELS)  # model_training_job
     requested = automation.tick()
-    assert requested >= {"portfolio_allocation", "backtest_report"}
+    assert requested >= {"portfolio_allocation", "live_engine_orders", "backtest_report"}
     assert requested.isdisjoint(MODELS | {"features"})
     automation.run(requested)
     assert automation.tick() == set()

@@ -74,7 +74,9 @@ class SensorDaemon:
         keys = {"dagster/sensor_name": SENSOR, "dagster/run_key": request.run_key}
         if self.instance.get_runs(filters=dg.RunsFilter(tags=keys)):
             return
-        outcome = self.job.execute_in_process(instance=self.instance, tags={**request.tags, **keys})
+        outcome = self.job.execute_in_process(
+            instance=self.instance, tags={**request.tags, **keys}, run_config=request.run_config
+        )
         assert outcome.success
         snapshot: pl.DataFrame = outcome.output_for_node("lona_signals")
         batch = sorted(set(snapshot["signal_id"]) - set(self.processed))
@@ -209,3 +211,45 @@ def test_signals_wait_until_the_main_job_has_made_what_the_allocation_reads(sign
         message.split(" of ")[1].split(" (")[0].split(", ")
     )
     assert len(evaluate(with_upstream(instance), signal_gateway, None).run_requests) == 1
+
+
+def test_the_run_reads_the_reports_the_sensor_saw_not_a_newer_shorter_one(
+    pg_instance, signal_gateway, lona_env, sim
+):
+    daemon = SensorDaemon(pg_instance, signal_gateway)
+    daemon.tick()
+    tick_lona(sim)
+    seen = evaluate(daemon.instance, signal_gateway, daemon.cursor)
+    [request] = seen.run_requests
+    pinned = request.run_config["ops"]["lona_strategies"]["config"]["reports"]
+    assert pinned == {sid: mark.report_id for sid, mark in SignalCursor.parse(seen.cursor).marks.items()}
+
+    # Before the run starts, a newer report of one strategy covers fewer bars.
+    with signal_gateway.client() as client:
+        strategy_id = next(iter(pinned))
+        summary = client.get_report(pinned[strategy_id])
+        shorter = client.run_backtest(
+            strategy_id, summary["data_ids"], summary["start_date"], summary["start_date"]
+        )
+        client.wait_for_report(shorter)
+        assert client.latest_completed_report(strategy_id)["id"] == shorter
+
+    daemon._launch(request)  # asserts the run's signals are exactly the earlier ones plus this batch
+
+
+def test_a_pinned_report_of_another_strategy_is_refused_by_name(signal_gateway, lona_env):
+    with signal_gateway.client() as client:
+        reported = [
+            (s["id"], report["id"])
+            for s in client.list_strategies()
+            if (report := client.latest_completed_report(s["id"])) is not None
+        ]
+    (first, _), (_, other_report) = reported[:2]
+    result = lona_steps().execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"lona_strategies": {"config": {"reports": {first: other_report}}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert f"config reports[{first!r}]" in failure.step_failure_data.error.message
