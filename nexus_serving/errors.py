@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
+from nexus_serving.audit import AuditUnavailableError
 from nexus_serving.body_limit import CLOSE, BodyTimeoutError, BodyTooLargeError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.pipeline import DecisionFailedError
@@ -53,6 +54,11 @@ async def _decision_failed(request: Request, exc: DecisionFailedError) -> Orjson
     return OrjsonResponse({"detail": "internal error: no decision was made"}, status_code=500)
 
 
+async def _audit_unavailable(request: Request, exc: AuditUnavailableError) -> OrjsonResponse:
+    """Fail closed: no decision leaves the service without its audit record on its way."""
+    return OrjsonResponse({"detail": str(exc)}, status_code=503, headers={"retry-after": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return OrjsonResponse({"detail": "internal error"}, status_code=500)
@@ -63,6 +69,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(IdempotencyConflictError, _conflict)
     app.add_exception_handler(DecisionFailedError, _decision_failed)
+    app.add_exception_handler(AuditUnavailableError, _audit_unavailable)
     app.add_exception_handler(BodyTooLargeError, _body_refused)
     app.add_exception_handler(BodyTimeoutError, _body_refused)
     app.add_exception_handler(Exception, _unexpected)

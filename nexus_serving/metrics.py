@@ -43,7 +43,7 @@ class ServiceMetrics:
             "nexus_audit_written_total", "Decisions stored in the audit log.", registry=self.registry
         )
         self.audit_dropped = Counter(
-            "nexus_audit_dropped_total", "Decisions the audit log lost (queue full, store down at exit).",
+            "nexus_audit_dropped_total", "Decisions the audit log lost (store and spool both failing at exit).",
             registry=self.registry,
         )  # fmt: skip
         self.audit_rejected = Counter(
@@ -53,6 +53,21 @@ class ServiceMetrics:
         )
         self.audit_queue_depth = Gauge(
             "nexus_audit_queue_depth", "Decisions waiting for the audit log.", registry=self.registry
+        )
+        self.audit_queue_bytes = Gauge(
+            "nexus_audit_queue_bytes",
+            "Bytes of the decisions waiting for the audit log.",
+            registry=self.registry,
+        )
+        self.audit_spooled = Counter(
+            "nexus_audit_spooled_total",
+            "Decisions written to the local audit spool while the audit store could not take them.",
+            registry=self.registry,
+        )
+        self.audit_refused = Counter(
+            "nexus_audit_refused_total",
+            "Requests answered 503 because the audit log could take no more (store and spool unavailable).",
+            registry=self.registry,
         )
 
     def serving(self, versions: dict[str, str], source: str) -> None:

@@ -69,7 +69,15 @@ class Settings(BaseSettings):
     audit_schema: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     """PostgreSQL schema for the audit table (created if missing); unset follows the URL's search_path."""
     audit_queue_size: int = Field(default=100_000, ge=1)
-    """Decisions held in memory while the audit store is slow or down; past it they are dropped and counted."""
+    """Most decisions held in memory on their way to the audit store."""
+    audit_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Most bytes of decisions held in memory; past it, or past ``audit_queue_size``, new
+    decisions are refused with 503 (fail closed) until the writer catches up."""
+    audit_spool_dir: Path | None = None
+    """Where decisions wait on disk while the audit store is down (``$NEXUS_HOME/serving/audit-spool``);
+    forwarded in order once it is back, also by the next start."""
+    audit_spill_after_s: float = Field(default=1.0, gt=0)
+    """How long a batch retries the audit store before it goes to the spool instead."""
     audit_flush_timeout_s: float = Field(default=10.0, gt=0)
     """How long shutdown keeps retrying an unavailable audit store before giving up on what is queued."""
     public_api_docs: bool | None = None

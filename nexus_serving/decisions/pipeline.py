@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 
-from nexus_serving.audit import AuditLog, AuditRecord
+from nexus_serving.audit import AuditLog, AuditRecord, AuditUnavailableError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
 from nexus_serving.decisions.policy_step import EngineConfig, Outcome, RiskLatches, decide_with_view
@@ -44,8 +44,9 @@ class DecisionFailedError(Exception):
         self.request_id = request_id
 
 
-RequestError = InvalidInputError | IdempotencyConflictError | DecisionFailedError
-"""What a request can be answered with instead of a decision (4xx naming the field, or a 500)."""
+RequestError = InvalidInputError | IdempotencyConflictError | DecisionFailedError | AuditUnavailableError
+"""What a request can be answered with instead of a decision (4xx naming the field, a 500, or a
+503 while the audit log can take nothing)."""
 Fresh = tuple[int, RequestBars, bytes]
 """A request to decide: its index, its checked bars, its fingerprint."""
 Made = tuple[int, Outcome, bytes, bytes]
@@ -95,6 +96,8 @@ class DecisionPipeline:
         fresh: list[Fresh] = []
         first_by_id: dict[str, tuple[int, bytes]] = {}
         repeats: list[tuple[int, int]] = []
+        admitted: bool | None = None
+        """Asked once per pass, at its first new decision: fail closed rather than decide unaudited."""
         for index, item in enumerate(pending):
             try:
                 bars = item.bars if item.bars is not None else request_bars(item.request)
@@ -108,6 +111,8 @@ class DecisionPipeline:
                 stored = self.responses.get(item.request, fingerprint)
                 if stored is not None:
                     results[index] = stored
+                elif not (admitted := admitted if admitted is not None else self._audit_admits()):
+                    results[index] = AuditUnavailableError()
                 else:
                     fresh.append((index, prepare(item.request, item.bundle, bars), fingerprint))
             except (InvalidInputError, IdempotencyConflictError) as exc:
@@ -170,6 +175,9 @@ class DecisionPipeline:
                 return []
             latches.commit()
         return made
+
+    def _audit_admits(self) -> bool:
+        return self.audit is None or self.audit.admits()
 
     def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> bytes:
         """Keep the answer for repeats, count it and audit it; a concurrent twin's answer wins."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nexus_serving import error_responses
+from nexus_serving.audit import AuditUnavailableError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision
 from nexus_serving.decisions.request_bars import InvalidInputError
@@ -73,7 +74,7 @@ def _decide_batch(services: Services, bundle: ModelBundle, raw: bytes, content_t
             raise IdempotencyConflictError(
                 answer.request_id, ("body", "requests", index, "request_id")
             ) from answer
-        if isinstance(answer, DecisionFailedError):
+        if isinstance(answer, DecisionFailedError | AuditUnavailableError):
             raise answer
         decisions.append(answer)
     # A BatchResponse, written from the decisions' own JSON objects instead of re-encoding them.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -119,35 +120,136 @@ def test_full_queue_drops_and_counts_without_blocking(market, tmp_path, caplog):
     assert not audit.record(records[-1])  # after close nothing is accepted
 
 
-def test_store_down_does_not_fail_decisions_nor_leak_the_password(
-    trained_registry, cache_dir, market, caplog
+def _spooled_ids(spool: Path) -> list[str]:
+    """Decision ids in the spool, oldest first; a segment being forwarded (renamed) counts too."""
+    while True:
+        try:
+            paths = sorted(spool.glob("*.jsonl*"), key=lambda path: path.name.split(".jsonl")[0])
+            return [orjson.loads(line)[0] for path in paths for line in path.read_bytes().splitlines()]
+        except FileNotFoundError:  # renamed between the listing and the read
+            continue
+
+
+def test_store_down_spools_every_decision_and_does_not_leak_the_password(
+    trained_registry, cache_dir, market, caplog, tmp_path
 ):
     url = f"postgresql://auditor:Sup3r-Secret-pw@127.0.0.1:{free_port()}/test"
+    spool = tmp_path / "spool"
     settings = settings_for(
         trained_registry,
         cache_dir,
         audit_database_url=SecretStr(url),
-        audit_queue_size=2,
+        audit_spool_dir=spool,
+        audit_spill_after_s=0.2,
         audit_flush_timeout_s=0.5,
     )
     caplog.set_level(logging.INFO, logger="nexus_serving")
+    answered = []
     with serve(settings) as client:
         for i in range(8):
             body = decision_body(market, request_id=f"down-{i}", symbol="S5")
-            assert client.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
-        # Held: 2 queued plus the batch in the writer's hand (at most 3); the rest dropped and counted.
-        wait_for(
-            lambda: (
-                _metric(client, "nexus_audit_dropped_total") + _metric(client, "nexus_audit_queue_depth") == 8
-            ),
-            what="every decision to be held or counted as dropped",
-        )
-        assert 3 <= _metric(client, "nexus_audit_dropped_total") <= 6
+            reply = client.post("/v1/decisions", json=body, headers=AUTH)
+            assert reply.status_code == 200, reply.text
+            answered.append(reply.json()["decision_id"])
+        wait_for(lambda: _metric(client, "nexus_audit_spooled_total") == 8, what="every decision spooled")
+        assert _metric(client, "nexus_audit_dropped_total") == 0
         assert _metric(client, "nexus_audit_written_total") == 0
-        wait_for(lambda: "failed (attempt" in caplog.text, what="a logged write failure")
+        assert _metric(client, "nexus_audit_queue_bytes") == 0, "spooled records leave memory"
+    # The store never came back: the spool keeps them, durable, for the next start.
+    assert _spooled_ids(spool) == answered
     assert "Sup3r-Secret-pw" not in caplog.text
     assert mask_url(url) in caplog.text  # the destination is named, with the password masked
-    assert "records lost at shutdown" in caplog.text
+    assert "forwarded by the next start" in caplog.text
+
+
+def test_spooled_decisions_reach_the_store_in_order_when_it_is_back_and_after_a_restart(
+    trained_registry, cache_dir, market, tmp_path
+):
+    blocked = tmp_path / "store"
+    blocked.write_text("a file where the store's folder should be: the store cannot open")
+    store, spool = blocked / "audit.db", tmp_path / "spool"
+    settings = settings_for(
+        trained_registry,
+        cache_dir,
+        audit_database_url=SecretStr(f"sqlite:///{store}"),
+        audit_spool_dir=spool,
+        audit_spill_after_s=0.2,
+        audit_flush_timeout_s=0.5,
+    )
+    answered = []
+
+    def decide(client, name: str) -> None:
+        reply = client.post(
+            "/v1/decisions", json=decision_body(market, request_id=name, symbol="S5"), headers=AUTH
+        )
+        assert reply.status_code == 200, reply.text
+        answered.append(reply.json()["decision_id"])
+
+    with serve(settings) as client:  # down all along: what it decided stays in the spool
+        for i in range(3):
+            decide(client, f"before-restart-{i}")
+        wait_for(lambda: _metric(client, "nexus_audit_spooled_total") == 3, what="spooled")
+    assert _spooled_ids(spool) == answered
+
+    with serve(settings) as client:  # restarted, the store still down, then back
+        for i in range(3):
+            decide(client, f"while-down-{i}")
+        wait_for(lambda: len(_spooled_ids(spool)) == 6, what="spooled after the restart")
+        blocked.unlink()
+        blocked.mkdir()
+        wait_for(lambda: _metric(client, "nexus_audit_written_total") == 6, what="the spool forwarded")
+        decide(client, "after")
+        wait_for(lambda: _metric(client, "nexus_audit_written_total") == 7, what="a new decision stored")
+        assert not list(spool.glob("*")), "a forwarded segment is deleted"
+    with closing(sqlite3.connect(store)) as conn:
+        stored = [row[0] for row in conn.execute("SELECT decision_id FROM decision_audit ORDER BY rowid")]
+    assert stored == answered, "every decision once, in the order it was decided"
+
+
+def test_with_neither_store_nor_spool_decisions_fail_closed_and_are_decided_once_both_are_back(
+    trained_registry, cache_dir, market, tmp_path
+):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("neither the store nor the spool can be created under a file")
+    settings = settings_for(
+        trained_registry,
+        cache_dir,
+        audit_database_url=SecretStr(f"sqlite:///{blocked}/audit.db"),
+        audit_spool_dir=blocked / "spool",
+        audit_spill_after_s=0.1,
+        audit_queue_size=2,
+    )
+    with serve(settings) as client:
+        codes = []
+        for i in range(12):
+            body = decision_body(market, request_id=f"closed-{i}", symbol="S5")
+            codes.append(client.post("/v1/decisions", json=body, headers=AUTH))
+            time.sleep(0.05)
+        refused = [reply for reply in codes if reply.status_code == 503]
+        assert refused and {reply.status_code for reply in codes} <= {200, 503}
+        assert "audit log is full" in refused[0].json()["detail"]
+        assert refused[0].headers["retry-after"] == "1"
+        assert _metric(client, "nexus_audit_refused_total") >= len(refused)
+        assert _metric(client, "nexus_audit_dropped_total") == 0
+        held = 12 - len(refused)
+        blocked.unlink()
+        blocked.mkdir()
+        wait_for(
+            lambda: _metric(client, "nexus_audit_written_total") == held, what="the held decisions stored"
+        )
+        # A refused request was not decided: the same id now gets its first decision.
+        again = client.post(
+            "/v1/decisions",
+            json=decision_body(market, request_id=refused_id(codes), symbol="S5"),
+            headers=AUTH,
+        )
+        assert again.status_code == 200
+        wait_for(lambda: _metric(client, "nexus_audit_written_total") == held + 1, what="the retry stored")
+
+
+def refused_id(replies) -> str:
+    index = next(i for i, reply in enumerate(replies) if reply.status_code == 503)
+    return f"closed-{index}"
 
 
 def test_store_urls(tmp_path):
@@ -177,3 +279,28 @@ def test_a_row_sqlite_cannot_encode_goes_to_the_rejected_table(market, tmp_path)
         ).fetchall()
     assert decision_id == bad[0] and "surrogate" in reason
     assert json.loads(row_json)[1] == "id\udc80x"
+
+
+def test_the_queue_is_bounded_in_bytes_not_only_in_records(market, tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("the store cannot open under a file")
+    metrics = ServiceMetrics()
+    log = AuditLog(SqliteSink(blocked / "audit.db"), metrics, capacity=100_000, max_bytes=1_000_000)
+    records = audit_records(market, 200)
+    size = records[0].size
+    assert size > 10_000, "a record counts the request it holds"
+    log.start()
+    try:
+        admitted = 0
+        for record in records:
+            if not log.admits():
+                break
+            assert log.record(record)
+            admitted += 1
+        assert admitted == -(-1_000_000 // size), "admitted until the bytes bound, far below the record bound"
+        assert metrics.registry.get_sample_value("nexus_audit_refused_total") == 1
+    finally:
+        blocked.unlink()
+        blocked.mkdir()
+        log.close()
+    assert metrics.registry.get_sample_value("nexus_audit_written_total") == admitted

@@ -1,0 +1,164 @@
+"""The audit spool: decision records on local disk while the audit store cannot take them.
+
+When the store is down or slow, the writer appends each batch to a segment file here (one
+JSON array per line, flushed and fsynced before the batch counts as spooled) instead of
+holding it in memory. The spool is forwarded to the store oldest segment first, before any
+newer record, so the store receives records in the order they were decided. Forwarding is
+safe to repeat: the store keeps the first row per ``decision_id`` and ignores the others, so
+a segment forwarded and then forwarded again (a worker killed before deleting it) adds nothing.
+
+Several workers share one spool folder. A worker claims a segment by renaming it (atomic on
+one file system) before forwarding it, so two workers never forward the same segment at
+once; a segment claimed by a worker that has since died is released at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from nexus_serving.audit_sinks import AuditRow, AuditSink
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+"""A segment is closed and a new one begun past this size, so a forwarded segment can be deleted."""
+FORWARD_ROWS = 500
+"""Rows per store write when forwarding: the writer's own batch size."""
+SEGMENT_SUFFIX = ".jsonl"
+CLAIMED_MARK = ".forwarding-"
+
+
+class SpoolError(OSError):
+    """The spool could not be written (disk full, folder not writable)."""
+
+
+def encode_row(row: AuditRow) -> bytes:
+    return orjson.dumps([*row[:2], row[2].isoformat(), *row[3:]]) + b"\n"
+
+
+def decode_row(line: bytes) -> AuditRow:
+    values = orjson.loads(line)
+    return (
+        values[0],
+        values[1],
+        datetime.fromisoformat(values[2]),
+        values[3],
+        values[4],
+        values[5],
+        values[6],
+        float(values[7]),
+        values[8],
+        values[9],
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class AuditSpool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._pid = os.getpid()
+        self._sequence = 0
+        self._segment: Path | None = None
+        self._segment_bytes = 0
+
+    def recover(self) -> None:
+        """Release segments claimed by workers that are no longer running."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.glob(f"*{CLAIMED_MARK}*"):
+            pid_text = path.name.rsplit(CLAIMED_MARK, 1)[1]
+            if pid_text.isdigit() and not _alive(int(pid_text)):
+                try:
+                    path.rename(path.with_name(path.name.split(CLAIMED_MARK)[0]))
+                except OSError:
+                    continue
+
+    def append(self, rows: Sequence[AuditRow]) -> None:
+        """Make ``rows`` durable on disk; ``SpoolError`` when they could not all be written."""
+        data = b"".join(encode_row(row) for row in rows)
+        try:
+            if self._segment is None or self._segment_bytes >= SEGMENT_BYTES:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._sequence += 1
+                # Time first, so segments of all workers sort in the order they were begun.
+                name = f"{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{self._pid}-{self._sequence:06d}"
+                self._segment, self._segment_bytes = self.directory / f"{name}{SEGMENT_SUFFIX}", 0
+            with self._segment.open("ab") as segment:
+                start = segment.tell()
+                try:
+                    segment.write(data)
+                    segment.flush()
+                    os.fsync(segment.fileno())
+                except OSError:
+                    # A partial line would poison the segment: cut it back to what was whole.
+                    segment.truncate(start)
+                    raise
+            self._segment_bytes += len(data)
+        except OSError as exc:
+            raise SpoolError(exc.errno, f"audit spool {self.directory}: {exc.strerror or exc}") from exc
+
+    def segments(self) -> list[Path]:
+        """Unclaimed segments, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob(f"*{SEGMENT_SUFFIX}"))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.segments())
+
+    def forward(self, sink: AuditSink) -> tuple[int, int]:
+        """Write every segment to ``sink`` in order and delete it; ``(rows written, rows refused)``.
+
+        Stops at the first store error, which propagates: the segment being forwarded is
+        released again and forwarded from its start next time (the store ignores repeats).
+        """
+        written = refused = 0
+        for path in self.segments():
+            if path == self._segment:
+                self._segment = None  # begin a new segment for what comes meanwhile
+            claimed = path.with_name(f"{path.name}{CLAIMED_MARK}{self._pid}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another worker claimed it
+            try:
+                for chunk in _chunks(claimed):
+                    rejected = sink.write(chunk)
+                    written += len(chunk) - rejected
+                    refused += rejected
+            except BaseException:
+                claimed.rename(path)
+                raise
+            claimed.unlink()
+        return written, refused
+
+
+def _chunks(path: Path) -> Iterator[list[AuditRow]]:
+    chunk: list[AuditRow] = []
+    with path.open("rb") as segment:
+        for line in segment:
+            if not line.endswith(b"\n"):
+                logger.error("audit spool %s: an incomplete last line was skipped", path)
+                break
+            chunk.append(decode_row(line))
+            if len(chunk) >= FORWARD_ROWS:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
