@@ -37,5 +37,6 @@ def test_a_large_batch_is_parsed_off_the_event_loop(client, market):
         poster.join()
     assert answer["batch"].status_code == 422
     assert "at most" in answer["batch"].text
-    assert max(latencies) < 0.1, sorted(latencies)[-5:]
+    # Parsing on the loop stalled /health 0.18 s; off it, the worst seen under a busy suite is 0.10 s.
+    assert max(latencies) < 0.15, sorted(latencies)[-5:]
     assert len(latencies) >= 5
