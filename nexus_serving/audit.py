@@ -170,11 +170,6 @@ class AuditLog:
         """Records waiting to be stored: queued plus the batch the writer holds."""
         return self._queue.qsize() + self._in_hand
 
-    @property
-    def spooling(self) -> bool:
-        """True while records go to the spool because the store is not taking them."""
-        return self._spooling
-
     def start(self) -> None:
         logger.info("decision audit log writes to %s", self.sink.description)
         if self.spool is not None:

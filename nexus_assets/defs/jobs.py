@@ -8,6 +8,12 @@ the Live Engine should not wait for a second run to start.
 
 import dagster as dg
 
+from nexus_assets.defs.allocation.assets import portfolio_allocation
+from nexus_assets.defs.allocation.orders import live_engine_orders
+from nexus_assets.defs.features.assets import features
+from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
+from nexus_assets.defs.lona.reviews import strategy_reviews
+
 # Run-level retries (the daemon re-executes a failed run from the failed step; `run_retries`
 # is enabled in dagster.yaml with a default of 0, so each job opts in here).
 RETRY_FROM_FAILURE = {"dagster/retry_strategy": "FROM_FAILURE"}
@@ -24,20 +30,23 @@ nexus_main_job = dg.define_asset_job(
     run_tags={"dagster/max_runtime": str(MAIN_MAX_RUNTIME_S)},
 )
 
+SIGNAL_JOB_ASSETS = (
+    lona_strategies,
+    lona_signals,
+    strategy_reviews,
+    features,
+    portfolio_allocation,
+    live_engine_orders,
+)
+"""What `lona_signals_job` carries a new signal through; `lona_signal_sensor` waits for the rest."""
+
 lona_signals_job = dg.define_asset_job(
     name="lona_signals_job",
     # New signals go straight through to the allocation (and the Live Engine) in the same run:
     # a second, automation-launched run would add a run start-up to the signal's path.
     # signals_match_market reads market_bars, which this job does not own; it runs with the
     # main job. The backtest follows by its automation condition.
-    selection=dg.AssetSelection.assets(
-        "lona_strategies",
-        "lona_signals",
-        "strategy_reviews",
-        "features",
-        "portfolio_allocation",
-        "live_engine_orders",
-    )
+    selection=dg.AssetSelection.assets(*SIGNAL_JOB_ASSETS)
     - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("lona_signals"), "signals_match_market")),
     description=(
         "Read Lona's newest reports into `lona_strategies` and `lona_signals`, review new strategies "

@@ -111,10 +111,13 @@ class DecisionPipeline:
                 stored = self.responses.get(item.request, fingerprint)
                 if stored is not None:
                     results[index] = stored
-                elif not (admitted := admitted if admitted is not None else self._audit_admits()):
-                    results[index] = AuditUnavailableError()
-                else:
+                    continue
+                if admitted is None:
+                    admitted = self.audit is None or self.audit.admits()
+                if admitted:
                     fresh.append((index, prepare(item.request, item.bundle, bars), fingerprint))
+                else:
+                    results[index] = AuditUnavailableError()
             except (InvalidInputError, IdempotencyConflictError) as exc:
                 results[index] = exc
             except Exception:
@@ -175,9 +178,6 @@ class DecisionPipeline:
                 return []
             latches.commit()
         return made
-
-    def _audit_admits(self) -> bool:
-        return self.audit is None or self.audit.admits()
 
     def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> bytes:
         """Keep the answer for repeats, count it and audit it; a concurrent twin's answer wins."""

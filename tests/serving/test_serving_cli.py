@@ -23,6 +23,17 @@ def serve_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "NEXUS_ENV": "test", "NEXUS_API_TOKENS": TOKEN, **extra}
 
 
+def start_serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``nexus serve`` on ``port`` as a process of its own, its output kept for the assertions."""
+    return subprocess.Popen(
+        [NEXUS, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_serve_refuses_to_start_without_tokens_outside_development():
     env = {**os.environ, "NEXUS_ENV": "production"}
     env.pop("NEXUS_API_TOKENS", None)
@@ -158,13 +169,7 @@ def test_sigterm_with_a_slow_client_drains_in_bounded_time_and_keeps_every_decis
         NEXUS_SHUTDOWN_TIMEOUT_S="2",
         NEXUS_BODY_TIMEOUT_S="300",
     )
-    process = subprocess.Popen(
-        [NEXUS, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(port, env)
     slow = None
     try:
         wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import statistics
-import subprocess
 import threading
 import time
 
 import httpx
 import pytest
 from serving_support import AUTH, decision_body, free_port
-from test_serving_cli import NEXUS, serve_env
+from test_serving_cli import serve_env, start_serve
 
 from nexus_assets.sim.process import wait_until_healthy
 
@@ -42,13 +41,7 @@ def test_400_slow_connections_leave_other_clients_answered_fast(trained_registry
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = serve_env(MLFLOW_TRACKING_URI=trained_registry, NEXUS_MODEL_POLL_SECONDS="0")
-    process = subprocess.Popen(
-        [NEXUS, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(port, env)
     stop = threading.Event()
     held: list[socket.socket] = []
     try:

@@ -16,11 +16,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from nexus_assets.defs import jobs
-from nexus_assets.defs.allocation.assets import portfolio_allocation
-from nexus_assets.defs.allocation.orders import live_engine_orders
-from nexus_assets.defs.features.assets import features
-from nexus_assets.defs.lona.assets import lona_signals, lona_strategies
-from nexus_assets.defs.lona.reviews import strategy_reviews
 from nexus_assets.lona.errors import LonaError
 from nexus_assets.lona.signal_batches import SIGNAL_BATCH_TAG, CursorError, Poll, SignalCursor, poll
 from nexus_assets.resources.lona import LonaGateway
@@ -73,20 +68,10 @@ def run_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     return None
 
 
-SIGNAL_JOB_ASSETS = (
-    lona_strategies,
-    lona_signals,
-    strategy_reviews,
-    features,
-    portfolio_allocation,
-    live_engine_orders,
-)
-
-
 def inputs_from_outside_the_job() -> set[dg.AssetKey]:
     """What `lona_signals_job` reads but does not make: bars, models, news (the main job makes them)."""
-    inside = {key for asset in SIGNAL_JOB_ASSETS for key in asset.keys}
-    return {dep for asset in SIGNAL_JOB_ASSETS for dep in asset.dependency_keys} - inside
+    inside = {key for asset in jobs.SIGNAL_JOB_ASSETS for key in asset.keys}
+    return {dep for asset in jobs.SIGNAL_JOB_ASSETS for dep in asset.dependency_keys} - inside
 
 
 def missing_inputs(instance: dg.DagsterInstance) -> list[str]:

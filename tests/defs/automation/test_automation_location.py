@@ -12,6 +12,14 @@ from nexus_assets.definitions import defs
 FOLLOWERS = {"features", "portfolio_allocation", "live_engine_orders", "backtest_report"}
 MODELS = {"price_predictor", "volatility_model", "anomaly_detector"}
 SOURCES = {"market_bars", "lona_strategies", "lona_signals"}
+SIGNAL_JOB = {
+    "lona_strategies",
+    "lona_signals",
+    "strategy_reviews",
+    "features",
+    "portfolio_allocation",
+    "live_engine_orders",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +51,7 @@ def test_sensors_and_schedules_are_named_and_run_when_the_daemon_does(location):
 
 def test_stage_jobs_select_their_stage_and_carry_retry_policies(location):
     assert _selected(location, "nexus_main_job") >= SOURCES | FOLLOWERS | MODELS
-    assert _selected(location, "lona_signals_job") == {
-        "lona_strategies",
-        "lona_signals",
-        "strategy_reviews",
-        "features",
-        "portfolio_allocation",
-        "live_engine_orders",
-    }
+    assert _selected(location, "lona_signals_job") == SIGNAL_JOB
     assert _selected(location, "market_data_job") == {"market_bars", "news_headlines"}
     assert _selected(location, "model_training_job") == MODELS
 
@@ -136,16 +137,7 @@ def test_new_signals_bars_or_models_refresh_what_follows_and_the_main_job_races_
     automation.run(requested)
     assert automation.tick() == set()
 
-    automation.run(
-        {
-            "lona_strategies",
-            "lona_signals",
-            "strategy_reviews",
-            "features",
-            "portfolio_allocation",
-            "live_engine_orders",
-        }
-    )  # lona_signals_job
+    automation.run(SIGNAL_JOB)  # lona_signals_job
     assert automation.tick().isdisjoint({"features", "portfolio_allocation", "live_engine_orders"}), (
         "the job already did them"
     )
