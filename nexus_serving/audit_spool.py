@@ -77,12 +77,16 @@ class AuditSpool:
         self._segment_bytes = 0
 
     def recover(self) -> None:
-        """Release segments claimed by workers that are no longer running."""
+        """Release segments claimed by workers that are no longer running.
+
+        Called at start, when this worker holds no claim: a claim under its own pid was made by
+        a dead worker whose pid it was given again (pids restart low in a new container).
+        """
         if not self.directory.is_dir():
             return
         for path in self.directory.glob(f"*{CLAIMED_MARK}*"):
             pid_text = path.name.rsplit(CLAIMED_MARK, 1)[1]
-            if pid_text.isdigit() and not _alive(int(pid_text)):
+            if pid_text.isdigit() and (int(pid_text) == self._pid or not _alive(int(pid_text))):
                 try:
                     path.rename(path.with_name(path.name.split(CLAIMED_MARK)[0]))
                 except OSError:

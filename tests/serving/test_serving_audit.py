@@ -304,3 +304,25 @@ def test_the_queue_is_bounded_in_bytes_not_only_in_records(market, tmp_path):
         blocked.mkdir()
         log.close()
     assert metrics.registry.get_sample_value("nexus_audit_written_total") == admitted
+
+
+def test_a_segment_claimed_under_a_reused_pid_is_forwarded(market, tmp_path):
+    """A dead worker's claim carries a pid the new worker may have been given again."""
+    import os
+
+    from nexus_serving.audit_spool import CLAIMED_MARK, AuditSpool
+
+    spool_dir = tmp_path / "spool"
+    records = audit_records(market, 3, prefix="reused-pid")
+    writer = AuditSpool(spool_dir)
+    writer.append([to_row(record) for record in records])
+    [segment] = writer.segments()
+    segment.rename(segment.with_name(f"{segment.name}{CLAIMED_MARK}{os.getpid()}"))
+    assert not writer.segments()
+
+    store = tmp_path / "audit.db"
+    fresh = AuditSpool(spool_dir)
+    fresh.recover()
+    assert fresh.forward(SqliteSink(store)) == (3, 0)
+    assert set(_rows(store)) == {record.response.decision_id for record in records}
+    assert not list(spool_dir.iterdir())
