@@ -1,12 +1,17 @@
-"""The decision audit log: every new decision, written off the hot path.
+"""The decision audit log: every new decision, durable before it is answered.
 
-A request only appends a small ``AuditRecord`` (references to objects and JSON bytes it already
-holds) to a queue bounded in records and in bytes; one writer thread serialises and stores them
-in batches. When the store fails for longer than ``spill_after_s``, batches go to a local
-durable spool instead (``audit_spool``) and are forwarded, in order, once the store answers
-again, so a long outage costs disk, not memory. A request is refused (503) rather than decided
-without an audit record when the queue is full, which happens only while neither the store
-nor the spool takes records. ``close`` drains the queue before returning (into the spool if
+A request appends a small ``AuditRecord`` (references to objects and JSON bytes it already
+holds) to a queue bounded in records and in bytes and waits on the record's ``stored`` future;
+one writer thread serialises what is queued and commits it as one transaction (group commit:
+no timer, a batch is what arrived while the last one was written), then settles the futures.
+The commit claims each request id (``audit_sinks``), so a decision whose id another worker or
+replica decided first is not stored and its request gets that decision instead.
+
+When the store fails for longer than ``spill_after_s``, batches go to a local durable spool
+instead (``audit_spool``) and are forwarded, in order and in slices between new batches, once
+the store answers again, so a long outage costs disk, not memory. A request is refused (503)
+rather than decided when the queue is full, which happens only while neither the store nor
+the spool takes records. ``close`` drains the queue before returning (into the spool if
 the store is down), so a clean shutdown loses nothing.
 """
 
@@ -17,115 +22,44 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
-import orjson
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential
 
-from nexus_serving.audit_sinks import REJECTED_TABLE, AuditRow, AuditSink, default_sqlite_path, open_sink
+from nexus_serving.audit_record import (
+    AuditRecord,
+    AuditUnavailableError,
+    AuditWriteError,
+    to_row,
+)
+from nexus_serving.audit_sinks import (
+    REJECTED_TABLE,
+    AuditRow,
+    AuditSink,
+    Committed,
+    Holder,
+    default_sqlite_path,
+    open_sink,
+)
 from nexus_serving.audit_spool import AuditSpool, SpoolError
 from nexus_serving.metrics import ServiceMetrics
-from nexus_serving.schemas import DecisionRequest, DecisionResponse
 from nexus_serving.settings import Settings
+
+__all__ = ["AuditLog", "AuditRecord", "AuditUnavailableError", "AuditWriteError", "open_audit_log", "to_row"]
 
 logger = logging.getLogger(__name__)
 
-GATHER_S = 0.01
-"""How long a batch gathers once its first record is in. Short on purpose: every 50 ms the writer
-made bursts of several milliseconds of SQLite work that requests on the same cores waited
-behind (p99 at concurrency 8 measured 7.6 to 8.1 ms with 50 ms, 6.3 to 6.5 ms with 10 ms)."""
 IDLE_WAIT_S = 0.25
 """How long an idle writer sleeps before looking at whether the log is closing."""
 DROP_LOG_INTERVAL_S = 10.0
 """At most one drop warning per interval, so a full queue cannot flood the log."""
 FORWARD_INTERVAL_S = 1.0
-"""How often a spooling writer tries to forward the spool to the store."""
-UNKNOWN_REQUEST_BYTES = 16_000
-"""Size counted for a record that holds a parsed request instead of its bytes (~120 bars)."""
-UNKNOWN_RESPONSE_BYTES = 2_000
-RECORD_OVERHEAD_BYTES = 600
-"""The record, its response object and the queue's slot, on top of the JSON it holds."""
-
-
-class AuditUnavailableError(Exception):
-    """The audit log can take no more records: the request is answered 503 and nothing is decided."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the decision audit log is full (its store and spool are not taking records); "
-            "no decision was made, retry later"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One decision as the hot path hands it over; nothing is serialised until the writer runs.
-
-    It keeps the request's bytes as received, not the parsed request: the request's ~700 bar
-    values are then freed at once by the thread that decided, with warm caches, rather than
-    10 ms later by the writer holding the GIL (measured: 6% more decisions per second at
-    concurrency 8, in five interleaved pairs).
-    """
-
-    symbol: str
-    response: DecisionResponse
-    features_hash: str
-    latency_ms: float
-    request: bytes | DecisionRequest
-    """The body as received, stored as is; a parsed request (serialised by the writer) only when there are no bytes."""
-    response_json: bytes | None = None
-    """The response as sent, when the caller encoded it already."""
-
-    @classmethod
-    def of(
-        cls,
-        request: DecisionRequest,
-        response: DecisionResponse,
-        features_hash: str,
-        latency_ms: float,
-        request_json: bytes | None = None,
-        response_json: bytes | None = None,
-    ) -> AuditRecord:
-        """The record of ``request``, holding its received bytes instead of it when there are any."""
-        held = request if request_json is None else request_json
-        return cls(request.signal.symbol, response, features_hash, latency_ms, held, response_json)
-
-    @property
-    def size(self) -> int:
-        """Bytes this record holds, for the queue's bound."""
-        request = len(self.request) if isinstance(self.request, bytes) else UNKNOWN_REQUEST_BYTES
-        response = UNKNOWN_RESPONSE_BYTES if self.response_json is None else len(self.response_json)
-        return request + response + RECORD_OVERHEAD_BYTES
-
-
-def to_row(record: AuditRecord) -> AuditRow:
-    """The record as stored; JSON bytes already in hand are reused, so the writer rarely serialises.
-
-    Serialising 120 bars takes hundreds of microseconds of GIL-holding CPU that the request
-    threads would otherwise wait for.
-    """
-    response = record.response
-    if isinstance(record.request, bytes):
-        request_json = record.request.decode()
-    else:  # only the fields the caller sent, so the stored request reads like the one received
-        request_json = orjson.dumps(record.request.model_dump(mode="json", exclude_unset=True)).decode()
-    if record.response_json is not None:
-        response_json = record.response_json.decode()
-    else:
-        response_json = response.__pydantic_serializer__.to_json(response).decode()
-    return (
-        response.decision_id,
-        response.request_id,
-        response.decided_at,
-        record.symbol,
-        response.action,
-        orjson.dumps(response.model_versions).decode(),
-        record.features_hash,
-        record.latency_ms,
-        request_json,
-        response_json,
-    )
+"""How often a spooling writer tries to forward the spool to the store while it fails."""
+FORWARD_SLICE_ROWS = 500
+"""Spooled rows forwarded between two batches of new records: a long spool is forwarded in
+slices, so the requests waiting meanwhile are answered within a slice's write, not the spool's."""
 
 
 class AuditLog:
@@ -139,7 +73,6 @@ class AuditLog:
         spool: AuditSpool | None = None,
         spill_after_s: float = 1.0,
         batch_size: int = 500,
-        interval_s: float = GATHER_S,
         close_timeout_s: float = 10.0,
         max_backoff_s: float = 2.0,
     ) -> None:
@@ -154,7 +87,6 @@ class AuditLog:
         self._spooling = False
         self._next_forward = 0.0
         self._batch_size = batch_size
-        self._interval_s = interval_s
         self._close_timeout_s = close_timeout_s
         self._max_backoff_s = max_backoff_s
         self._in_hand = 0
@@ -182,31 +114,31 @@ class AuditLog:
 
     def admits(self) -> bool:
         """Whether a new decision can be recorded now; False means answer 503 and decide nothing."""
-        if self._closing.is_set() or self._queue.full() or self._bytes >= self._max_bytes:
-            self._metrics.audit_refused.inc()
-            return False
-        return True
+        return not (self._closing.is_set() or self._queue.full() or self._bytes >= self._max_bytes)
 
-    def record(self, record: AuditRecord) -> bool:
-        """Queue ``record`` without blocking; False (and counted as dropped) when the queue is full or closed.
+    def record(self, record: AuditRecord) -> Future[Holder | None]:
+        """Queue ``record`` without blocking and return its ``stored`` future.
 
-        Callers ask ``admits`` before deciding, so a False here is a race with the bound.
+        When the queue is full or the log closed, the future has failed already with
+        ``AuditUnavailableError`` (counted as dropped); callers ask ``admits`` before deciding,
+        so that is a race with the bound.
         """
         if not self._closing.is_set():
             try:
                 self._queue.put_nowait(record)
                 with self._bytes_lock:
                     self._bytes += record.size
-                return True
+                return record.stored
             except queue.Full:
                 pass
         self._metrics.audit_dropped.inc()
         now = time.monotonic()
+        reason = "the log is closed" if self._closing.is_set() else "the queue is full"
         if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
             self._last_drop_log = now
-            reason = "the log is closed" if self._closing.is_set() else "the queue is full"
             logger.warning("decision audit record dropped: %s (%d waiting)", reason, self.depth)
-        return False
+        record.stored.set_exception(AuditUnavailableError(f"the decision audit log took nothing: {reason}"))
+        return record.stored
 
     def close(self) -> None:
         """Store everything queued (retrying a failing sink for up to ``close_timeout_s``), then stop."""
@@ -224,9 +156,10 @@ class AuditLog:
     def _run(self) -> None:
         try:
             while True:
-                batch = self._take()
+                backlog = self._spooling and time.monotonic() >= self._next_forward
+                batch = self._take(wait=not backlog)
                 if self._spooling:
-                    self._forward()
+                    self._forward(max_rows=FORWARD_SLICE_ROWS)
                 if batch:
                     self._write(batch)
                 elif self._closing.is_set():
@@ -234,16 +167,17 @@ class AuditLog:
                         self._forward(final=True)
                     break
         finally:
+            if self.spool is not None:
+                self.spool.release()
             self.sink.close()
 
-    def _take(self) -> list[AuditRecord]:
-        """The next batch: wait for a first record, then let more gather for ``interval_s``."""
+    def _take(self, wait: bool = True) -> list[AuditRecord]:
+        """The next batch: wait for a first record (unless the spool has a slice to forward), then
+        take what queued meanwhile. No gathering on a timer: every request waits for its commit."""
         try:
-            first = self._queue.get(timeout=IDLE_WAIT_S)
+            first = self._queue.get(timeout=IDLE_WAIT_S) if wait else self._queue.get_nowait()
         except queue.Empty:
             return []
-        if self._queue.qsize() < self._batch_size - 1:
-            self._closing.wait(self._interval_s)
         batch = [first]
         while len(batch) < self._batch_size:
             try:
@@ -254,38 +188,36 @@ class AuditLog:
         return batch
 
     def _write(self, batch: Sequence[AuditRecord]) -> None:
-        rows = []
+        """Store or spool the batch, then settle each record's future with what became of it."""
+        records, rows = [], []
         for record in batch:
             try:
                 rows.append(to_row(record))
+                records.append(record)
             except Exception as exc:  # a record that cannot be serialised must not block the others
                 self._metrics.audit_dropped.inc()
                 logger.error("decision audit record %s dropped: %s", record.response.decision_id, exc)
+                record.stored.set_exception(AuditWriteError(f"the decision could not be recorded: {exc}"))
         try:
-            if self._spooling:
-                self._to_spool(rows)
-            else:
-                self._to_store(rows)
+            committed = self._to_spool(rows) if self._spooling else self._to_store(rows)
         finally:
             with self._bytes_lock:
                 self._bytes -= sum(record.size for record in batch)
             self._in_hand = 0
+        for record in records:
+            if committed is None:
+                record.stored.set_exception(AuditWriteError("the decision could not be stored; retry"))
+            else:
+                record.stored.set_result(committed.taken.get(record.response.decision_id))
 
-    def _to_store(self, rows: list[AuditRow]) -> None:
-        """Write to the store, retrying; past ``spill_after_s`` (with a spool) the rows go to the spool."""
+    def _to_store(self, rows: list[AuditRow]) -> Committed | None:
+        """Commit to the store, retrying; past ``spill_after_s`` (with a spool) the rows go to the
+        spool. None when they are lost (no spool, and the store is still down at shutdown)."""
         stop = (
             self._give_up if self.spool is None else (stop_after_delay(self._spill_after_s) | self._give_up)
         )
         try:
-            for attempt in Retrying(
-                wait=wait_exponential(multiplier=0.05, max=self._max_backoff_s),
-                stop=stop,
-                sleep=self._backoff,
-                before_sleep=self._log_failure,
-                reraise=True,
-            ):
-                with attempt:
-                    rejected = self.sink.write(rows)
+            committed = self._retrying(stop)(self._commit, rows)
         except Exception as exc:
             if self.spool is not None:
                 logger.warning(
@@ -294,58 +226,66 @@ class AuditLog:
                 )  # fmt: skip
                 self._spooling = True
                 self._next_forward = time.monotonic() + FORWARD_INTERVAL_S
-                self._to_spool(rows)
-                return
+                return self._to_spool(rows)
             self._metrics.audit_dropped.inc(len(rows))
             logger.error(
                 "decision audit: %d records lost at shutdown, %s is unavailable: %s",
                 len(rows), self.sink.description, self.sink.redact(str(exc)),
             )  # fmt: skip
-            return
-        self._count_stored(len(rows), rejected)
+            return None
+        return committed
 
-    def _to_spool(self, rows: list[AuditRow]) -> None:
+    def _to_spool(self, rows: list[AuditRow]) -> Committed | None:
         """Append to the spool, retrying while it fails (a full disk): the queue then fills and
-        new requests are refused, nothing is dropped; at shutdown only until the close deadline."""
-        assert self.spool is not None
+        new requests are refused, nothing is dropped; at shutdown only until the close deadline.
+        None when the rows are lost that way."""
         try:
-            for attempt in Retrying(
-                wait=wait_exponential(multiplier=0.05, max=self._max_backoff_s),
-                stop=self._give_up,
-                sleep=self._backoff,
-                before_sleep=self._log_failure,
-                reraise=True,
-            ):
-                with attempt:
-                    self._spool_or_store(rows)
+            return self._retrying(self._give_up)(self._spool_or_store, rows)
         except Exception as exc:
             self._metrics.audit_dropped.inc(len(rows))
             logger.error(
                 "decision audit: %d records lost at shutdown, neither %s nor the spool takes them: %s",
                 len(rows), self.sink.description, self.sink.redact(str(exc)),
             )  # fmt: skip
+            return None
 
-    def _spool_or_store(self, rows: list[AuditRow]) -> None:
+    def _retrying(self, stop: Any) -> Retrying:
+        return Retrying(
+            wait=wait_exponential(multiplier=0.05, max=self._max_backoff_s),
+            stop=stop,
+            sleep=self._backoff,
+            before_sleep=self._log_failure,
+            reraise=True,
+        )
+
+    def _spool_or_store(self, rows: list[AuditRow]) -> Committed:
+        """Spooled rows are answered as they are (no request id is checked while the store is down)."""
+        assert self.spool is not None
         try:
-            self.spool.append(rows)  # type: ignore[union-attr]
+            self.spool.append(rows)
         except SpoolError:
             # The spool's disk is full; should the store be back, the spool goes first, then these.
             if not self._forward(force=True):
                 raise
-            self._count_stored(len(rows), self.sink.write(rows))
-            return
+            return self._commit(rows)
         self._spooling = True  # what is in the spool goes to the store before anything newer
         self._metrics.audit_spooled.inc(len(rows))
+        return Committed()
 
-    def _forward(self, *, final: bool = False, force: bool = False) -> bool:
-        """Forward the spool to the store when it is time to try; True once the spool is empty."""
+    def _commit(self, rows: list[AuditRow]) -> Committed:
+        committed = self.sink.commit(rows)
+        self._count_stored(len(rows) - len(committed.taken), committed.rejected)
+        return committed
+
+    def _forward(self, *, final: bool = False, force: bool = False, max_rows: int | None = None) -> bool:
+        """Forward the spool (or a slice of it) when it is time to try; True once the spool is empty."""
         assert self.spool is not None
         now = time.monotonic()
         if not (final or force) and now < self._next_forward:
             return False
         while True:
             try:
-                written, refused = self.spool.forward(self.sink)
+                written, refused = self.spool.forward(self.sink, max_rows)
             except Exception as exc:
                 self._next_forward = time.monotonic() + FORWARD_INTERVAL_S
                 if final:
@@ -366,6 +306,8 @@ class AuditLog:
             if not self.spool.pending:
                 self._spooling = False
                 return True
+            if max_rows is not None:
+                return False  # the next slice after the next batch
 
     def _count_stored(self, count: int, rejected: int) -> None:
         self._metrics.audit_written.inc(count - rejected)

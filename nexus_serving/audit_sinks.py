@@ -4,6 +4,12 @@ A sink is used from the audit writer thread only. It connects lazily, runs its i
 migration on every (re)connect, and after any failure drops its connection so the next
 write starts clean: a database that comes back, or a table dropped by hand, heals itself.
 
+Each decision also claims its ``request_id`` in ``decision_request``, in the transaction that
+stores its audit row. ``commit`` (new decisions) stores a decision only if its claim wins and
+otherwise returns the holder, whose response the request gets instead: one id is decided once
+across workers, replicas and restarts. ``write`` (decisions forwarded from the spool, already
+answered) stores every row and claims the ids that are still free.
+
 A batch the database refuses for its content (PostgreSQL stores no U+0000, for one) is never
 retried as is, or it would block every later record: its rows are written one by one and each
 refused row goes, as escaped ASCII JSON, to ``decision_audit_rejected`` with the database's
@@ -12,10 +18,15 @@ reason, where an operator can read it.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +40,35 @@ from nexus_assets.paths import nexus_home
 
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
-AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str]
+REQUEST_TABLE = "decision_request"
+AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str, str]
 """decision_id, request_id, decided_at, symbol, action, model_versions, features_hash,
-latency_ms, request, response (the three JSON values already serialised)."""
+latency_ms, request, response (the three JSON values already serialised), and the request's
+fingerprint in hex (``""`` for a row spooled before fingerprints were kept: it claims nothing)."""
+AUDIT_COLUMNS = 10
+"""The leading fields of a row that are the audit table's columns."""
 
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The decision that holds a request id: what a later request with that id is answered."""
+
+    decision_id: str
+    fingerprint: str
+    response: str
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What ``commit`` did: rows refused for their content, and the rows that lost their request
+    id to an earlier decision (by decision id), each with that decision; the others are stored."""
+
+    rejected: int = 0
+    taken: dict[str, Holder] = field(default_factory=dict)
+
+
+CHECKPOINT_INTERVAL_S = 1.0
+"""How often a SQLite audit file's WAL is copied into the file (``WalCheckpoints``)."""
 PAGE_SIZE = 16_384
 """SQLite page size of a new audit file."""
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
@@ -43,8 +79,15 @@ class AuditSink(Protocol):
     description: str
     """The destination, safe to log (no password)."""
 
+    def commit(self, rows: Sequence[AuditRow]) -> Committed:
+        """Store each row whose request id is free (or already its own), in one transaction.
+
+        A retry is safe: a row stored by an earlier attempt finds its own claim. A database that
+        cannot be reached raises.
+        """
+
     def write(self, rows: Sequence[AuditRow]) -> int:
-        """Store ``rows``; a row already stored is skipped, so a retry is safe.
+        """Store every row, claiming the request ids still free; a row already stored is skipped.
 
         Returns how many rows the database refused for their content and that went to the
         rejected table instead; a database that cannot be reached raises.
@@ -107,35 +150,44 @@ class _ReconnectingSink:
     def _connect(self) -> sqlite3.Connection | psycopg.Connection:
         raise NotImplementedError
 
-    def _insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
+    def _store(self, conn: Any, rows: Sequence[AuditRow], arbitrate: bool) -> dict[str, Holder]:
+        """Claim and store ``rows`` in one transaction; with ``arbitrate``, a row whose request id
+        another decision holds is not stored and comes back with that holder."""
         raise NotImplementedError
 
     def _reject(self, conn: Any, rejected: tuple[str, str, str]) -> None:
         """Store (decision_id, reason, row_json) in the rejected table."""
         raise NotImplementedError
 
+    def commit(self, rows: Sequence[AuditRow]) -> Committed:
+        return self._stored(rows, arbitrate=True)
+
     def write(self, rows: Sequence[AuditRow]) -> int:
+        return self._stored(rows, arbitrate=False).rejected
+
+    def _stored(self, rows: Sequence[AuditRow], arbitrate: bool) -> Committed:
         if self._conn is None:
             self._conn = self._connect()
         try:
             try:
-                self._insert(self._conn, rows)
-                return 0
+                return Committed(0, self._store(self._conn, rows, arbitrate))
             except self._content_errors:
-                return self._insert_each(self._conn, rows)
+                return self._store_each(self._conn, rows, arbitrate)
         except BaseException:
             self.close()
             raise
 
-    def _insert_each(self, conn: Any, rows: Sequence[AuditRow]) -> int:
-        rejected = 0
+    def _store_each(self, conn: Any, rows: Sequence[AuditRow], arbitrate: bool) -> Committed:
+        """Row by row, each in its own transaction: a refused row goes to the rejected table
+        (without its claim, so its id stays free) and the others are stored."""
+        rejected, taken = 0, {}
         for row in rows:
             try:
-                self._insert(conn, [row])
+                taken |= self._store(conn, [row], arbitrate)
             except self._content_errors as exc:
                 self._reject(conn, (_escaped(row[0]), _escaped(str(exc)), rejected_json(row)))
                 rejected += 1
-        return rejected
+        return Committed(rejected, taken)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -165,14 +217,27 @@ class SqliteSink(_ReconnectingSink):
             reason TEXT NOT NULL,
             row_json TEXT NOT NULL
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {REQUEST_TABLE} (
+            request_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            decision_id TEXT NOT NULL
+        ) WITHOUT ROWID""",
     )
     _INSERT = f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    _CLAIM = f"INSERT OR IGNORE INTO {REQUEST_TABLE} VALUES (?, ?, ?)"
+    _HOLDER = (
+        f"SELECT r.decision_id, r.fingerprint, a.response FROM {REQUEST_TABLE} r "
+        f"LEFT JOIN {TABLE} a ON a.decision_id = r.decision_id WHERE r.request_id = ?"
+    )
     _REJECT = f"INSERT OR IGNORE INTO {REJECTED_TABLE} (decision_id, reason, row_json) VALUES (?, ?, ?)"
     _content_errors = (sqlite3.DataError, UnicodeEncodeError)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
+        self._turn: int | None = None
+        """The open lock file that orders the workers' transactions (``_write_turn``)."""
+        self._checkpoints: WalCheckpoints | None = None
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,24 +249,105 @@ class SqliteSink(_ReconnectingSink):
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A commit that fills the WAL would copy it into the file before its requests are
+            # answered (tens of milliseconds): checkpoints run beside the commits instead.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             with conn:
                 for statement in self._DDL:
                     conn.execute(statement)
         except BaseException:
             conn.close()
             raise
+        if self._checkpoints is None:
+            self._checkpoints = WalCheckpoints(self.path)
         return conn
 
-    def _insert(self, conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
-        with conn:
-            conn.executemany(self._INSERT, [(*row[:2], row[2].isoformat(), *row[3:]) for row in rows])
+    def _store(
+        self, conn: sqlite3.Connection, rows: Sequence[AuditRow], arbitrate: bool
+    ) -> dict[str, Holder]:
+        """Row by row in one transaction (the file's write lock makes it the only writer), so a
+        later row of the batch sees an earlier one's claim."""
+        taken: dict[str, Holder] = {}
+        with self._write_turn(), conn:
+            for row in rows:
+                decision_id, request_id, fingerprint = row[0], row[1], row[AUDIT_COLUMNS]
+                if (
+                    fingerprint
+                    and not conn.execute(self._CLAIM, (request_id, fingerprint, decision_id)).rowcount
+                ):
+                    holder = Holder(*conn.execute(self._HOLDER, (request_id,)).fetchone())
+                    if arbitrate and holder.decision_id != decision_id:
+                        taken[decision_id] = holder
+                        continue
+                conn.execute(
+                    self._INSERT, (decision_id, request_id, row[2].isoformat(), *row[3:AUDIT_COLUMNS])
+                )
+        return taken
 
     def _reject(self, conn: sqlite3.Connection, rejected: tuple[str, str, str]) -> None:
-        with conn:
+        with self._write_turn(), conn:
             conn.execute(self._REJECT, rejected)
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """Hold the file's write turn among this host's workers while a transaction runs.
+
+        Workers of one host share the file, and a writer that finds SQLite's lock taken polls
+        it, sleeping 1 ms and then longer between tries; ``flock`` instead wakes the next worker
+        as soon as the lock is released (see ``benchmarks/serving.py`` for what it costs without).
+        """
+        if self._turn is None:
+            self._turn = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._turn, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        super().close()
+        if self._checkpoints is not None:
+            checkpoints, self._checkpoints = self._checkpoints, None
+            checkpoints.stop()
+        if self._turn is not None:
+            turn, self._turn = self._turn, None
+            os.close(turn)
 
     def redact(self, text: str) -> str:
         return text
+
+
+class WalCheckpoints:
+    """A thread that copies the SQLite WAL into the database file every ``interval_s``.
+
+    PASSIVE: it never blocks a commit (it copies what no reader needs and gives up on the rest
+    until next time), and SQLite runs it without the GIL, so commits stay as short as their
+    own rows, which the requests waiting on them see.
+    """
+
+    def __init__(self, path: Path, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        self._path = path
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-wal-checkpoints", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while not self._stopped.wait(self._interval_s):
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(self._path, timeout=1.0)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None  # the file is gone or locked; the writer reports its own errors
+        if conn is not None:
+            conn.close()
 
 
 class PostgresSink(_ReconnectingSink):
@@ -232,10 +378,24 @@ class PostgresSink(_ReconnectingSink):
             reason TEXT NOT NULL,
             row_json TEXT NOT NULL
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {REQUEST_TABLE} (
+            request_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            decision_id TEXT NOT NULL
+        )""",
     )
     _INSERT = (
         f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb) "
         "ON CONFLICT (decision_id) DO NOTHING"
+    )
+    _CLAIM = (
+        f"INSERT INTO {REQUEST_TABLE} (request_id, fingerprint, decision_id) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING decision_id"
+    )
+    _HOLDERS = (
+        f"SELECT r.request_id, r.decision_id, r.fingerprint, a.response::text FROM {REQUEST_TABLE} r "
+        f"LEFT JOIN {TABLE} a ON a.decision_id = r.decision_id WHERE r.request_id = ANY(%s)"
     )
     _REJECT = (
         f"INSERT INTO {REJECTED_TABLE} (decision_id, reason, row_json) VALUES (%s, %s, %s) "
@@ -269,9 +429,29 @@ class PostgresSink(_ReconnectingSink):
             raise
         return conn
 
-    def _insert(self, conn: psycopg.Connection, rows: Sequence[AuditRow]) -> None:
+    def _store(
+        self, conn: psycopg.Connection, rows: Sequence[AuditRow], arbitrate: bool
+    ) -> dict[str, Holder]:
+        """Claims in one statement, in request id order (two workers claiming overlapping ids
+        lock them in the same order: no deadlock); then the rows that won, or all of them."""
+        claims = sorted((row[1], row[AUDIT_COLUMNS], row[0]) for row in rows if row[AUDIT_COLUMNS])
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany(self._INSERT, rows)
+            cursor.execute(
+                self._CLAIM, [list(column) for column in zip(*claims, strict=True)] or [[], [], []]
+            )
+            won = {decision_id for (decision_id,) in cursor.fetchall()}
+            lost = [row for row in rows if row[AUDIT_COLUMNS] and row[0] not in won]
+            if not arbitrate:
+                stored = list(rows)
+            else:  # a row that lost stays out, unless the holder is itself (a retried commit)
+                stored = [row for row in rows if not row[AUDIT_COLUMNS] or row[0] in won]
+            if stored:
+                cursor.executemany(self._INSERT, [row[:AUDIT_COLUMNS] for row in stored])
+            if not (arbitrate and lost):
+                return {}
+            cursor.execute(self._HOLDERS, ([row[1] for row in lost],))
+            holders = {request_id: Holder(*held) for request_id, *held in cursor.fetchall()}
+        return {row[0]: holders[row[1]] for row in lost if holders[row[1]].decision_id != row[0]}
 
     def _reject(self, conn: psycopg.Connection, rejected: tuple[str, str, str]) -> None:
         conn.execute(self._REJECT, rejected)

@@ -9,7 +9,9 @@ a segment forwarded and then forwarded again (a worker killed before deleting it
 
 Several workers share one spool folder. A worker claims a segment by renaming it (atomic on
 one file system) before forwarding it, so two workers never forward the same segment at
-once; a segment claimed by a worker that has since died is released at start-up.
+once; a segment claimed by a worker that has since died is released at start-up. A claimed
+segment may be forwarded in slices (``max_rows``), so that a writer with a long spool behind
+it still takes its new records between slices; the claim is kept from one slice to the next.
 """
 
 from __future__ import annotations
@@ -43,18 +45,16 @@ def encode_row(row: AuditRow) -> bytes:
 
 
 def decode_row(line: bytes) -> AuditRow:
+    """A spooled row; one spooled before fingerprints were kept gets ``""`` (it claims no id)."""
     values = orjson.loads(line)
+    fingerprint = values[10] if len(values) > 10 else ""
     return (
-        values[0],
-        values[1],
+        *values[:2],
         datetime.fromisoformat(values[2]),
-        values[3],
-        values[4],
-        values[5],
-        values[6],
+        *values[3:7],
         float(values[7]),
-        values[8],
-        values[9],
+        *values[8:10],
+        fingerprint,
     )
 
 
@@ -75,6 +75,10 @@ class AuditSpool:
         self._sequence = 0
         self._segment: Path | None = None
         self._segment_bytes = 0
+        self._claim: tuple[Path, Path] | None = None
+        """The segment being forwarded: its name, and the name it has while claimed."""
+        self._claim_offset = 0
+        """Bytes of the claimed segment already forwarded."""
 
     def recover(self) -> None:
         """Release segments claimed by workers that are no longer running.
@@ -124,15 +128,47 @@ class AuditSpool:
 
     @property
     def pending(self) -> bool:
-        return bool(self.segments())
+        return self._claim is not None or bool(self.segments())
 
-    def forward(self, sink: AuditSink) -> tuple[int, int]:
-        """Write every segment to ``sink`` in order and delete it; ``(rows written, rows refused)``.
+    def forward(self, sink: AuditSink, max_rows: int | None = None) -> tuple[int, int]:
+        """Write segments to ``sink`` in order, deleting each once written; ``(rows written, rows refused)``.
 
-        Stops at the first store error, which propagates: the segment being forwarded is
-        released again and forwarded from its start next time (the store ignores repeats).
+        With ``max_rows``, stops after about that many rows (whole chunks), keeping the segment
+        it is in claimed for the next call. Stops at the first store error, which propagates:
+        the segment being forwarded is released again and forwarded from its start next time
+        (the store ignores repeats).
         """
         written = refused = 0
+        budget = max_rows if max_rows is not None else float("inf")
+        while budget > 0:
+            if self._claim is None and not self._claim_next():
+                break
+            claimed = self._claim[1]  # type: ignore[index]
+            try:
+                for chunk, end in _chunks(claimed, self._claim_offset):
+                    rejected = sink.write(chunk)
+                    written += len(chunk) - rejected
+                    refused += rejected
+                    budget -= len(chunk)
+                    self._claim_offset = end
+                    if budget <= 0:
+                        break
+                else:
+                    claimed.unlink()
+                    self._claim = None
+            except BaseException:
+                self.release()
+                raise
+        return written, refused
+
+    def release(self) -> None:
+        """Give back the segment this worker is forwarding, so any worker forwards it from its start."""
+        if self._claim is not None:
+            origin, claimed = self._claim
+            self._claim = None
+            claimed.rename(origin)
+
+    def _claim_next(self) -> bool:
         for path in self.segments():
             if path == self._segment:
                 self._segment = None  # begin a new segment for what comes meanwhile
@@ -141,28 +177,24 @@ class AuditSpool:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue  # another worker claimed it
-            try:
-                for chunk in _chunks(claimed):
-                    rejected = sink.write(chunk)
-                    written += len(chunk) - rejected
-                    refused += rejected
-            except BaseException:
-                claimed.rename(path)
-                raise
-            claimed.unlink()
-        return written, refused
+            self._claim, self._claim_offset = (path, claimed), 0
+            return True
+        return False
 
 
-def _chunks(path: Path) -> Iterator[list[AuditRow]]:
+def _chunks(path: Path, offset: int) -> Iterator[tuple[list[AuditRow], int]]:
+    """Rows of ``path`` from byte ``offset`` on, ``FORWARD_ROWS`` at a time, each with the offset after it."""
     chunk: list[AuditRow] = []
     with path.open("rb") as segment:
+        segment.seek(offset)
         for line in segment:
             if not line.endswith(b"\n"):
                 logger.error("audit spool %s: an incomplete last line was skipped", path)
                 break
             chunk.append(decode_row(line))
+            offset += len(line)
             if len(chunk) >= FORWARD_ROWS:
-                yield chunk
+                yield chunk, offset
                 chunk = []
     if chunk:
-        yield chunk
+        yield chunk, offset

@@ -55,7 +55,7 @@ async def _decision_failed(request: Request, exc: DecisionFailedError) -> Orjson
 
 
 async def _audit_unavailable(request: Request, exc: AuditUnavailableError) -> OrjsonResponse:
-    """Fail closed: no decision leaves the service without its audit record on its way."""
+    """Fail closed: no decision leaves the service before it is durable in the audit log."""
     return OrjsonResponse({"detail": str(exc)}, status_code=503, headers={"retry-after": "1"})
 
 

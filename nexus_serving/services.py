@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from nexus_serving.allocation_schemas import AllocationResponse
 from nexus_serving.audit import AuditLog
 from nexus_serving.decisions.micro_batch import MicroBatcher
-from nexus_serving.decisions.pipeline import DecisionPipeline, PendingDecision
+from nexus_serving.decisions.pipeline import Answer, DecisionPipeline, PendingDecision
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelStore
 from nexus_serving.settings import Settings
@@ -20,7 +20,7 @@ class Services:
     store: ModelStore
     metrics: ServiceMetrics
     pipeline: DecisionPipeline
-    decisions: MicroBatcher[PendingDecision, bytes]
+    decisions: MicroBatcher[PendingDecision, Answer]
     """Single decision requests, decided together with those that arrive with them."""
     allocations: StoredAsset[AllocationResponse]
     audit: AuditLog | None = None

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     forwarded in order once it is back, also by the next start."""
     audit_spill_after_s: float = Field(default=1.0, gt=0)
     """How long a batch retries the audit store before it goes to the spool instead."""
+    audit_ack_timeout_s: float = Field(default=5.0, gt=0)
+    """How long a request waits for its decision to be durable in the audit log (stored, or
+    spooled while the store is down) before it is answered 503; a retry with the same
+    ``request_id`` then gets that decision once it is stored."""
     audit_flush_timeout_s: float = Field(default=10.0, gt=0)
     """How long shutdown keeps retrying an unavailable audit store before giving up on what is queued."""
     public_api_docs: bool | None = None

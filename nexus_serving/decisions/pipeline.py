@@ -6,18 +6,26 @@ batch route with its whole body. Each step runs over every request before the ne
 and the predictor runs once; per request this costs about a fifth less than deciding the
 requests one by one. ``DecisionPipeline`` owns what a decision touches besides the models:
 the idempotency store, the risk latches, the news inputs, the metrics and the audit log.
+
+A new decision is answered only once the audit log has made it durable (``settled``): its
+answer is a future until then. The commit also arbitrates its request id against every
+other worker and replica, so the answer may turn out to be another decision's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 
 from nexus_serving.audit import AuditLog, AuditRecord, AuditUnavailableError
+from nexus_serving.audit_record import uncancellable_future
+from nexus_serving.audit_sinks import Holder
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
 from nexus_serving.decisions.policy_step import EngineConfig, Outcome, RiskLatches, decide_with_view
@@ -47,6 +55,8 @@ class DecisionFailedError(Exception):
 RequestError = InvalidInputError | IdempotencyConflictError | DecisionFailedError | AuditUnavailableError
 """What a request can be answered with instead of a decision (4xx naming the field, a 500, or a
 503 while the audit log can take nothing)."""
+Answer = bytes | Future[bytes] | RequestError
+"""A request's answer: its JSON, a future of it (a new decision until it is durable), or an error."""
 Fresh = tuple[int, RequestBars, bytes]
 """A request to decide: its index, its checked bars, its fingerprint."""
 Made = tuple[int, Outcome, bytes, bytes]
@@ -81,10 +91,8 @@ class DecisionPipeline:
     audit: AuditLog | None = None
     """None when auditing is turned off."""
 
-    def decide(
-        self, pending: Sequence[PendingDecision], *, atomic: bool = False
-    ) -> list[bytes | RequestError]:
-        """Each request's answer as JSON, in order: the stored one for a repeated id, else a new decision.
+    def decide(self, pending: Sequence[PendingDecision], *, atomic: bool = False) -> list[Answer]:
+        """Each request's answer, in order: the stored one for a repeated id, else a new decision.
 
         A new decision is encoded once: the same bytes answer the client, are kept for repeats
         and go to the audit log. A request repeating the id of an earlier one in ``pending``
@@ -92,7 +100,7 @@ class DecisionPipeline:
         gets its own error and the others are decided. With ``atomic``, one failing request
         means no decision at all is made: no latch moves, nothing is stored or audited.
         """
-        results: list[bytes | RequestError | None] = [None] * len(pending)
+        results: list[Answer | None] = [None] * len(pending)
         fresh: list[Fresh] = []
         first_by_id: dict[str, tuple[int, bytes]] = {}
         repeats: list[tuple[int, int]] = []
@@ -117,6 +125,7 @@ class DecisionPipeline:
                 if admitted:
                     fresh.append((index, prepare(item.request, item.bundle, bars), fingerprint))
                 else:
+                    self.metrics.audit_refused.inc()
                     results[index] = AuditUnavailableError()
             except (InvalidInputError, IdempotencyConflictError) as exc:
                 results[index] = exc
@@ -147,7 +156,7 @@ class DecisionPipeline:
         fresh: Sequence[Fresh],
         views: Sequence[ModelView | RequestError],
         now: datetime,
-        results: list[bytes | RequestError | None],
+        results: list[Answer | None],
         atomic: bool,
     ) -> list[Made]:
         """The policy's decisions, in order, with their latch moves committed unless an atomic pass failed."""
@@ -179,19 +188,81 @@ class DecisionPipeline:
             latches.commit()
         return made
 
-    def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> bytes:
-        """Keep the answer for repeats, count it and audit it; a concurrent twin's answer wins."""
+    def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> Answer:
+        """Audit the decision; its answer once durable, or the decision that holds its id."""
         request, response = item.request, outcome.response
-        stored = self.responses.put(request.request_id, fingerprint, encoded)
-        if stored is not encoded:  # a concurrent twin won; its response was audited when made
-            return stored
-        self.metrics.decisions.labels(response.action).inc()
-        if self.audit is not None:
-            latency_ms = (time.perf_counter() - item.received) * 1000.0
-            self.audit.record(
-                AuditRecord.of(request, response, outcome.features_hash, latency_ms, item.raw, encoded)
+        if self.audit is None:
+            return self._kept(request.request_id, fingerprint, encoded, response.action)
+        latency_ms = (time.perf_counter() - item.received) * 1000.0
+        record = AuditRecord.of(
+            request, response, outcome.features_hash, latency_ms, item.raw, encoded, fingerprint
+        )
+        answer: Future[bytes] = uncancellable_future()
+        self.audit.record(record).add_done_callback(
+            lambda stored: self._settle(
+                stored, answer, request.request_id, fingerprint, encoded, response.action
             )
+        )
+        return answer
+
+    def _settle(
+        self,
+        stored: Future[Holder | None],
+        answer: Future[bytes],
+        request_id: str,
+        fingerprint: bytes,
+        encoded: bytes,
+        action: str,
+    ) -> None:
+        """Runs where the record was settled (the audit writer): ours, the holder's, or an error."""
+        if (error := stored.exception()) is not None:
+            answer.set_exception(error)
+            return
+        holder = stored.result()
+        if holder is None:
+            answer.set_result(self._kept(request_id, fingerprint, encoded, action))
+        elif holder.fingerprint == fingerprint.hex():
+            answer.set_result(self.responses.put(request_id, fingerprint, holder.response.encode()))
+        else:
+            answer.set_exception(IdempotencyConflictError(request_id))
+
+    def _kept(self, request_id: str, fingerprint: bytes, encoded: bytes, action: str) -> bytes:
+        """A decision of ours, stored: kept for repeats and counted."""
+        self.responses.put(request_id, fingerprint, encoded)
+        self.metrics.decisions.labels(action).inc()
         return encoded
+
+
+async def settled(answer: Answer, timeout_s: float, metrics: ServiceMetrics) -> bytes:
+    """``answer``'s JSON once durable; 503 (``AuditUnavailableError``) past ``timeout_s``."""
+    if isinstance(answer, Future):
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(answer), timeout_s)
+        except TimeoutError:
+            raise _late(timeout_s, metrics) from None
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def settled_now(answer: Answer, timeout_s: float, metrics: ServiceMetrics) -> bytes | RequestError:
+    """``settled`` for a thread that may block: the JSON, or the error the request is answered with."""
+    if not isinstance(answer, Future):
+        return answer
+    try:
+        return answer.result(timeout_s)
+    except TimeoutError:
+        return _late(timeout_s, metrics)
+    except (IdempotencyConflictError, AuditUnavailableError) as exc:
+        return exc
+
+
+def _late(timeout_s: float, metrics: ServiceMetrics) -> AuditUnavailableError:
+    metrics.audit_refused.inc()
+    return AuditUnavailableError(
+        f"the decision was not stored in the audit log within {timeout_s:g} s; retry with the same "
+        "request_id to get it once stored"
+    )
 
 
 def _any_error(results: Sequence[object]) -> bool:

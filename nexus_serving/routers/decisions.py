@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nexus_serving import error_responses
 from nexus_serving.audit import AuditUnavailableError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
-from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision
+from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision, settled, settled_now
 from nexus_serving.decisions.request_bars import InvalidInputError
 from nexus_serving.deps import BundleDep, ServicesDep, TokenDep
 from nexus_serving.model_store import ModelBundle
@@ -45,7 +47,10 @@ async def create_decision(request: Request, services: ServicesDep, bundle: Bundl
     raw = await request.body()
     body = parse_json_body(DecisionRequest, raw, request.headers.get("content-type"))
     answer = await services.decisions.submit(PendingDecision(body, bundle, raw))
-    return Response(answer, media_type=JSON_MEDIA_TYPE)
+    settings = services.settings
+    return Response(
+        await settled(answer, settings.audit_ack_timeout_s, services.metrics), media_type=JSON_MEDIA_TYPE
+    )
 
 
 @router.post("/batch", response_model=BatchResponse, openapi_extra=_body("BatchRequest"))
@@ -66,8 +71,12 @@ def _decide_batch(services: Services, bundle: ModelBundle, raw: bytes, content_t
     answers = services.pipeline.decide(
         [PendingDecision(request, bundle) for request in body.requests], atomic=True
     )
+    # Every decision is durable before the batch is answered; the wait is shared, not summed.
+    deadline = time.monotonic() + services.settings.audit_ack_timeout_s
     decisions: list[bytes] = []
-    for index, answer in enumerate(answers):
+    for index, pending_answer in enumerate(answers):
+        remaining = max(deadline - time.monotonic(), 0.0)
+        answer = settled_now(pending_answer, remaining, services.metrics)
         if isinstance(answer, InvalidInputError):
             raise _in_batch(answer, index) from answer
         if isinstance(answer, IdempotencyConflictError):

@@ -21,7 +21,8 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> list[AuditRecord]:
-    """``count`` records of distinct decisions, sharing one validated request body."""
+    """``count`` records of distinct decisions with distinct request ids (``prefix-i``), sharing one
+    validated request body."""
     request = DecisionRequest.model_validate_json(orjson.dumps(decision_body(market, request_id=prefix)))
     template = DecisionResponse(
         request_id=prefix,
@@ -38,8 +39,14 @@ def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> lis
         decided_at=datetime.now(UTC),
     )
     return [
-        AuditRecord.of(request, template.model_copy(update={"decision_id": uuid.uuid4().hex}), "f" * 64, 1.0)
-        for _ in range(count)
+        AuditRecord.of(
+            request,
+            template.model_copy(update={"decision_id": uuid.uuid4().hex, "request_id": f"{prefix}-{i}"}),
+            "f" * 64,
+            1.0,
+            fingerprint=uuid.uuid4().bytes,
+        )
+        for i in range(count)
     ]
 
 

@@ -81,9 +81,11 @@ def test_search_path_from_the_url_and_many_rows_at_shutdown(market, schema):
     audit = AuditLog(PostgresSink(f"{PG_URL}?options=-csearch_path%3D{schema}"), metrics, capacity=5_000)
     records = audit_records(market, 3_000, prefix="pg-bulk")
     audit.start()
-    assert all(audit.record(record) for record in records)
+    stored = [audit.record(record) for record in records]
     audit.close()
+    assert [future.result(0) for future in stored] == [None] * 3_000
     assert _query(schema, "SELECT count(*) FROM decision_audit") == [(3_000,)]
+    assert _query(schema, "SELECT count(*) FROM decision_request") == [(3_000,)]
     assert _written(metrics) == 3_000
 
 
@@ -95,12 +97,14 @@ def test_rows_wait_while_the_database_is_unreachable(market, schema):
     records = audit_records(market, 40, prefix="pg-down")
     audit.start()
     try:
-        assert all(audit.record(record) for record in records[:30])
+        waiting = [audit.record(record) for record in records[:30]]
         wait_for(lambda: audit.depth == 30, what="the rows to wait in the queue")
         assert _written(metrics) == 0
         relay.start()  # the database becomes reachable
         wait_for(lambda: _written(metrics) == 30, what="the queued rows to be written")
-        assert all(audit.record(record) for record in records[30:])
+        assert [future.result(5) for future in waiting] == [None] * 30
+        for record in records[30:]:
+            audit.record(record)
         audit.close()
     finally:
         relay.stop()
@@ -157,7 +161,7 @@ def test_rows_postgres_refuses_go_to_the_rejected_table_and_the_others_keep_flow
     for decision_id, reason, row_json in rejected:
         assert reason, "the database's reason is kept"
         kept = json.loads(row_json)
-        assert kept[0] == decision_id and len(kept) == 10, "the whole row is kept, readable"
+        assert kept[0] == decision_id and len(kept) == 11, "the whole row is kept, readable"
         assert "\\u0000" in row_json and "\x00" not in row_json, "escaped, never a raw U+0000"
     assert metrics.registry.get_sample_value("nexus_audit_rejected_total") == 2
     assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0

@@ -12,26 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from process_support import NEXUS, serve_env, start_serve, worker_pids
 from serving_support import AUTH, TOKEN, decision_body, free_port
 
 from nexus_assets.sim.process import wait_until_healthy
-
-NEXUS = str(Path(sys.executable).with_name("nexus"))
-
-
-def serve_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "NEXUS_ENV": "test", "NEXUS_API_TOKENS": TOKEN, **extra}
-
-
-def start_serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``nexus serve`` on ``port`` as a process of its own, its output kept for the assertions."""
-    return subprocess.Popen(
-        [NEXUS, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_serve_refuses_to_start_without_tokens_outside_development():
@@ -69,13 +53,6 @@ def test_bootstrap_trains_champions_once_then_serves(market, isolated_state):
         assert trained == (run == "first"), output[-3000:]
 
 
-def _workers(pid: int) -> list[int]:
-    """The spawned worker processes of ``pid`` (not multiprocessing's resource tracker)."""
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    children = [int(child) for task in tasks for child in (task / "children").read_text().split()]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def _sockets_on(pid: int, port: int, state: str) -> int:
     """Sockets of process ``pid`` on local TCP ``port`` in ``state`` (01 established, 0A listening)."""
     inodes = set()
@@ -110,7 +87,7 @@ def test_workers_answer_a_burst_replace_a_dead_worker_and_stop_cleanly(
     try:
         # Nothing is accepted before both workers have loaded their models.
         wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
-        workers = _workers(process.pid)
+        workers = worker_pids(process.pid)
         assert len(workers) == 2
         assert _sockets_on(process.pid, port, "0A") == 1  # the supervisor bound the one listening socket
         # A pool opened at once, as a client's keep-alive pool is: all connected before any request.
@@ -128,7 +105,7 @@ def test_workers_answer_a_burst_replace_a_dead_worker_and_stop_cleanly(
         deadline = time.monotonic() + 180
         replaced: list[int] = []
         while time.monotonic() < deadline and not replaced:
-            replaced = [pid for pid in _workers(process.pid) if pid not in workers]
+            replaced = [pid for pid in worker_pids(process.pid) if pid not in workers]
             time.sleep(0.2)
         assert replaced
         workers.append(replaced[0])

@@ -9,8 +9,8 @@ import time
 
 import httpx
 import pytest
+from process_support import serve_env, start_serve
 from serving_support import AUTH, decision_body, free_port
-from test_serving_cli import serve_env, start_serve
 
 from nexus_assets.sim.process import wait_until_healthy
 
