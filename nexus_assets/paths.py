@@ -18,3 +18,31 @@ def nexus_home() -> Path:
 def data_dir() -> str:
     """Asset data location: ``NEXUS_DATA_DIR`` (a path or fsspec URL) or ``<home>/data``."""
     return os.environ.get("NEXUS_DATA_DIR") or str(nexus_home() / "data")
+
+
+DECISION_STORE_PAGE_SIZE = 16_384
+"""SQLite page size of a new decision store: an audit row holds a whole request (~15 KB of bars),
+which then fits about one page instead of a chain of four overflow pages."""
+
+
+def decision_store_path() -> Path:
+    """The embedded decision store (audit log, request ids, risk state): ``<home>/serving/audit.db``."""
+    return nexus_home() / "serving" / "audit.db"
+
+
+def decision_store_location(url: str | None) -> Path | str:
+    """The SQLite file or PostgreSQL URL a decision store URL names (unset: the embedded file).
+
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``postgresql://...`` (also
+    ``postgres://`` and ``postgresql+driver://``, normalised to ``postgresql://``).
+    """
+    if not url:
+        return decision_store_path()
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError("a SQLite store URL is sqlite:///relative/path or sqlite:////absolute/path")
+        return Path(url.removeprefix("sqlite:///"))
+    if scheme.partition("+")[0] in ("postgresql", "postgres"):
+        return "postgresql" + url[len(scheme) :]
+    raise ValueError(f"unsupported store URL scheme {scheme!r}: use sqlite:/// or postgresql://")

@@ -36,7 +36,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from nexus_assets.paths import nexus_home
+from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location, decision_store_path
 
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
@@ -69,7 +69,7 @@ class Committed:
 
 CHECKPOINT_INTERVAL_S = 1.0
 """How often a SQLite audit file's WAL is copied into the file (``WalCheckpoints``)."""
-PAGE_SIZE = 16_384
+PAGE_SIZE = DECISION_STORE_PAGE_SIZE
 """SQLite page size of a new audit file."""
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 _MIGRATION_LOCK = 0x4E455855_41554449  # pg_advisory_xact_lock key: several workers may start at once
@@ -112,21 +112,15 @@ def mask_url(url: str) -> str:
 
 
 def default_sqlite_path() -> Path:
-    return nexus_home() / "serving" / "audit.db"
+    return decision_store_path()
 
 
 def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
     """The sink a URL names: none -> the default SQLite file, ``sqlite:///path``, ``postgresql://...``."""
-    if not url:
-        return SqliteSink(default_sqlite_path())
-    scheme = url.partition(":")[0].lower()
-    if scheme == "sqlite":
-        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise ValueError("a SQLite audit URL is sqlite:///relative/path or sqlite:////absolute/path")
-        return SqliteSink(Path(url.removeprefix("sqlite:///")))
-    if scheme.partition("+")[0] in ("postgresql", "postgres"):
-        return PostgresSink("postgresql" + url[len(scheme) :], schema)
-    raise ValueError(f"unsupported audit database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+    location = decision_store_location(url)
+    if isinstance(location, Path):
+        return SqliteSink(location)
+    return PostgresSink(location, schema)
 
 
 def rejected_json(row: AuditRow) -> str:

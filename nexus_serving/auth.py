@@ -28,6 +28,20 @@ def holds_token(authorization: str | None, tokens: tuple[bytes, ...]) -> bool:
     return given is not None and _matches(given, tokens)
 
 
+def admin_name(authorization: str | None, admins: tuple[tuple[str, bytes], ...]) -> str:
+    """The name of the admin whose token the header carries; 401 without a token, 403 otherwise."""
+    given = _bearer(authorization)
+    if given is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=BEARER_CHALLENGE)
+    found = None
+    for name, token in admins:  # every token compared, as for the API tokens
+        if hmac.compare_digest(given, token):
+            found = name
+    if found is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not an admin token (NEXUS_ADMIN_TOKENS)")
+    return found
+
+
 def _bearer(authorization: str | None) -> bytes | None:
     scheme, _, given = (authorization or "").partition(" ")
     given = given.strip()

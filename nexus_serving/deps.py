@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from nexus_serving.auth import check_bearer, holds_token
+from nexus_serving.auth import admin_name, check_bearer, holds_token
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.services import Services
 
@@ -31,6 +31,17 @@ async def require_token(
 
 
 TokenDep = Depends(require_token)
+
+
+async def require_admin(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    """The admin's name (``NEXUS_ADMIN_TOKENS``), recorded with the change; 401 or 403 otherwise."""
+    return admin_name(authorization, services.settings.admins)
+
+
+AdminDep = Annotated[str, Depends(require_admin)]
 
 
 async def caller_holds_token(

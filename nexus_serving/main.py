@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from nexus_assets.kill_switch import KillSwitchStore
 from nexus_assets.ml.kernels import warm_up
 from nexus_serving import errors
 from nexus_serving.allocation_reader import latest_allocation
@@ -27,7 +28,8 @@ from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.news_context import NewsReader
 from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models
+from nexus_serving.risk_watch import KillSwitchWatch
+from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models, risk
 from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
@@ -74,12 +76,19 @@ def build_services(settings: Settings) -> Services:
     """Every long-lived object of one app instance; the micro-batcher feeds the pipeline."""
     metrics = ServiceMetrics()
     audit = open_audit_log(settings, metrics)
+    store_url = settings.audit_database_url.get_secret_value() if settings.audit_database_url else None
+    kill_switch = KillSwitchWatch(
+        KillSwitchStore(store_url, settings.audit_schema),
+        held=settings.kill_switch,
+        poll_s=settings.risk_poll_seconds,
+    )
     pipeline = DecisionPipeline(
         engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
         responses=ResponseStore(settings.idempotency_capacity),
         news=NewsReader(settings.data_dir, settings.news_poll_seconds),
         metrics=metrics,
         audit=audit,
+        kill_switch=kill_switch,
     )
     return Services(
         settings=settings,
@@ -88,6 +97,7 @@ def build_services(settings: Settings) -> Services:
         pipeline=pipeline,
         decisions=MicroBatcher(pipeline.decide, MICRO_BATCH_MAX),
         allocations=latest_allocation(settings.data_dir),
+        kill_switch=kill_switch,
         audit=audit,
     )
 
@@ -101,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services.audit is not None:
             services.audit.start()
+        await run_in_threadpool(services.kill_switch.start)
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
         await run_in_threadpool(warm_up)  # compile or load the numba kernels before /ready
@@ -127,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.stop()
             services.pipeline.news.stop()
+            await run_in_threadpool(services.kill_switch.stop)
             if services.audit is not None:  # after the server has drained its requests: nothing is lost
                 await run_in_threadpool(services.audit.close)
 
@@ -149,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(decisions.router)
     app.include_router(models.router)
     app.include_router(allocations.router)
+    app.include_router(risk.router)
     app.include_router(metrics.router)
     if not public_docs:
         app.include_router(api_docs.router)

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     third of a small request's CPU and the metrics already count every request by route and status."""
     api_tokens: SecretStr = SecretStr("")
     """Comma-separated bearer tokens (``NEXUS_API_TOKENS``); any one of them is accepted."""
+    admin_tokens: SecretStr = SecretStr("")
+    """Comma-separated ``name:token`` pairs (``NEXUS_ADMIN_TOKENS``) for the risk controls; the
+    name is recorded with every change. Unset: the controls can be read, not changed."""
+    risk_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
+    """How often each worker reads the kill switch from the store: a change made on any worker
+    or replica holds on all of them within this long."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(default=30.0, gt=0)
@@ -88,7 +94,8 @@ class Settings(BaseSettings):
     """``/docs``, ``/redoc`` and ``/openapi.json`` without a token (``NEXUS_PUBLIC_API_DOCS``);
     unset means only in development. Otherwise the schema needs the token and the pages are off."""
     kill_switch: bool = False
-    """Manual kill switch: every decision halts (``NEXUS_KILL_SWITCH=true``)."""
+    """Kill switch held by the deployment (``NEXUS_KILL_SWITCH=true``): every decision halts,
+    whatever the switch in the store says (``POST /v1/risk/kill-switch`` cannot release it)."""
     tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")
     """MLflow tracking and registry URI; unset means the project default (``registry.tracking_uri``)."""
 
@@ -102,6 +109,19 @@ class Settings(BaseSettings):
         return tokens
 
     @property
+    def admins(self) -> tuple[tuple[str, bytes], ...]:
+        """The admin tokens with their names, as ``(name, token)``."""
+        pairs = []
+        for index, entry in enumerate(e.strip() for e in self.admin_tokens.get_secret_value().split(",")):
+            if not entry:
+                continue
+            name, sep, token = entry.partition(":")
+            if not sep or not name.strip() or not token.strip():
+                raise ValueError(f"NEXUS_ADMIN_TOKENS: entry #{index + 1} is not name:token")
+            pairs.append((name.strip(), token.strip().encode()))
+        return tuple(pairs)
+
+    @property
     def api_docs_public(self) -> bool:
         return self.env == "development" if self.public_api_docs is None else self.public_api_docs
 
@@ -111,8 +131,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_tokens(self) -> Settings:
+        admins = self.admins  # malformed entries are refused in every environment
         if self.env == "development":
             return self
+        for name, token in admins:
+            if len(token) < MIN_TOKEN_LENGTH or token.decode().lower() in PLACEHOLDER_TOKENS:
+                raise ValueError(f"NEXUS_ADMIN_TOKENS: the token of {name!r} is weak; set a real secret")
+            if token in self.tokens:
+                raise ValueError(f"NEXUS_ADMIN_TOKENS: the token of {name!r} is also an API token")
         tokens = [t.decode() for t in self.tokens]
         if not tokens:
             raise ValueError(f"NEXUS_API_TOKENS: required when NEXUS_ENV={self.env}")

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from nexus_assets.resources.grok import GrokResource
+from nexus_assets.resources.kill_switch import KillSwitchResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import market_data_from_env
@@ -25,5 +26,6 @@ def resources() -> dg.Definitions:
             "live_engine": LiveEngineResource(),
             "news": news_source_from_env(),
             "grok": GrokResource(),
+            "kill_switch": KillSwitchResource(),
         }
     )

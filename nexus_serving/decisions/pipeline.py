@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
 
@@ -33,6 +33,7 @@ from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars,
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.news_context import NewsReader
+from nexus_serving.risk_watch import KillSwitchWatch
 from nexus_serving.schemas import DecisionRequest
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class DecisionPipeline:
     latches: RiskLatches = field(default_factory=RiskLatches)
     audit: AuditLog | None = None
     """None when auditing is turned off."""
+    kill_switch: KillSwitchWatch | None = None
+    """The shared kill switch, read once per pass; None: only ``engine.kill_switch`` counts."""
 
     def decide(self, pending: Sequence[PendingDecision], *, atomic: bool = False) -> list[Answer]:
         """Each request's answer, in order: the stored one for a repeated id, else a new decision.
@@ -161,6 +164,9 @@ class DecisionPipeline:
     ) -> list[Made]:
         """The policy's decisions, in order, with their latch moves committed unless an atomic pass failed."""
         news = self.news.snapshot()
+        engine = self.engine
+        if self.kill_switch is not None and self.kill_switch.engaged and not engine.kill_switch:
+            engine = replace(engine, kill_switch=True)
         made: list[Made] = []
         with self.latches.open_pass() as latches:
             for (index, bars, fingerprint), view in zip(fresh, views, strict=True):
@@ -171,9 +177,7 @@ class DecisionPipeline:
                 signal = request.signal
                 try:
                     inputs = news.inputs(signal.symbol, request.bars.timestamp[-1], signal.strategy_id)
-                    outcome = decide_with_view(
-                        request, bars, view, item.bundle, latches, self.engine, now, inputs
-                    )
+                    outcome = decide_with_view(request, bars, view, item.bundle, latches, engine, now, inputs)
                     encoded = outcome.response.__pydantic_serializer__.to_json(outcome.response)
                 except InvalidInputError as exc:
                     results[index] = exc

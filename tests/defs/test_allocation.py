@@ -21,7 +21,9 @@ from nexus_assets.defs.models.anomaly import anomaly_detector
 from nexus_assets.defs.models.predictor import price_predictor
 from nexus_assets.defs.models.volatility import volatility_model
 from nexus_assets.defs.news.assets import headline_sentiment, news_headlines, news_sentiment
+from nexus_assets.kill_switch import KillSwitchStore
 from nexus_assets.resources.grok import GrokResource
+from nexus_assets.resources.kill_switch import KillSwitchResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import LonaMarketData
@@ -64,7 +66,8 @@ def _orders(stand_in: LiveEngineStandIn) -> list[dict]:
     return httpx.get(f"{root}/_sim/orders", timeout=10).json()["orders"]
 
 
-def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_manager, live_engine):
+def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_manager, live_engine, tmp_path):
+    store = f"sqlite:///{tmp_path / 'decision-store.db'}"
     resources = {
         "io_manager": io_manager,
         "lona": long_lona,
@@ -72,6 +75,7 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         "live_engine": LiveEngineResource(base_url=live_engine.base_url, api_key=live_engine.api_key),
         "news": SimulatedNews(),
         "grok": GrokResource(),
+        "kill_switch": KillSwitchResource(database_url=store),
     }
     with dg.instance_for_test() as instance:
         trained = dg.materialize(MODELS, resources=resources, instance=instance)
@@ -105,6 +109,19 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         report = instance.get_latest_materialization_event(
             dg.AssetKey("backtest_report")
         ).asset_materialization.metadata
+        # The decision service's shared kill switch, set by an admin: the next run adds no risk.
+        KillSwitchStore(store).set(True, "alice", "drill")
+        stopped = dg.materialize(
+            [portfolio_allocation, live_engine_orders, *MODELS],
+            resources=resources,
+            instance=instance,
+            selection=["portfolio_allocation", "live_engine_orders"],
+        )
+        assert stopped.success
+        halted = stopped.output_for_node("portfolio_allocation")
+        halted_meta = instance.get_latest_materialization_event(
+            dg.AssetKey("portfolio_allocation")
+        ).asset_materialization.metadata
 
     assert isinstance(table, pl.DataFrame)
     assert table["target_weight"].abs().max() <= 0.25 + 1e-9
@@ -127,4 +144,12 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         "trade-nexus-anomaly",
     }
     assert report["policy_sharpe"].value == report["policy_sharpe"].value  # finite, not NaN
+    assert halted_meta["kill_switch"].value is True
+    assert (halted_meta["kill_switch_changed_by"].value, halted_meta["kill_switch_reason"].value) == (
+        "alice",
+        "drill",
+    )
+    assert "halt" in set(halted["action"]) <= {"halt", "hold"}, "halted, or holding a symbol with no signal"
+    assert halted_meta["optimizer_status"].value == "halted"
+    assert len(_orders(live_engine)) == placed, "a halted allocation holds the book: no new order"
     assert "equity and drawdown" in report["equity_and_drawdown"].value

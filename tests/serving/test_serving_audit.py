@@ -91,7 +91,10 @@ def test_audit_can_be_turned_off(trained_registry, cache_dir, market, isolated_s
         body = decision_body(market, request_id="off-1", symbol="S4")
         assert client.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
         assert _metric(client, "nexus_audit_written_total") == 0
-    assert not (isolated_state / "serving" / "audit.db").exists()
+    # The store still holds the shared kill switch; it has no audit table.
+    with closing(sqlite3.connect(isolated_state / "serving" / "audit.db")) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "decision_audit" not in tables and "risk_kill_switch_event" in tables
 
 
 def test_clean_shutdown_loses_nothing(market, tmp_path):

@@ -162,3 +162,38 @@ def test_kill_minus_9_under_load_loses_no_answered_decision(
     assert len(acknowledged) > 100
     assert not missing, f"{len(missing)} of {len(acknowledged)} answered decisions have no audit row"
     print(f"\nkill -9 after 3 s of load: {len(acknowledged)} answered, every one in the audit store")
+
+
+def test_the_kill_switch_set_through_one_worker_holds_on_every_worker_within_a_second(
+    trained_registry, market, isolated_state, store, tmp_path
+):
+    admin_token = "admin-token-0123456789abcdef"
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {**_env(trained_registry, store, tmp_path), "NEXUS_ADMIN_TOKENS": f"ops:{admin_token}"}
+    process = start_serve(port, env, "--workers", "2")
+    try:
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        change = {"engaged": True, "reason": "drill"}
+        reply = httpx.post(
+            f"{base_url}/v1/risk/kill-switch",
+            json=change,
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        time.sleep(1.0)  # every worker polls the store at least twice a second
+        decisions = []
+        for index in range(12):  # fresh connections: both workers answer some
+            body = decision_body(market, request_id=f"after-switch-{index}", symbol="S1")
+            decisions.append(
+                httpx.post(f"{base_url}/v1/decisions", json=body, headers=AUTH, timeout=30).json()
+            )
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=90)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert all(d["action"] == "halt" for d in decisions), [d["action"] for d in decisions]
+    assert all(any(r.startswith("KILL_SWITCH") for r in d["reasons"]) for d in decisions)
+    events = store.query("SELECT engaged, changed_by, reason FROM risk_kill_switch_event")
+    assert [(bool(e[0]), e[1], e[2]) for e in events] == [(True, "ops", "drill")], "who, why, recorded once"

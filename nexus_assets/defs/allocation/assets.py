@@ -9,6 +9,7 @@ from pydantic import Field
 
 from nexus_assets.allocation_record import table_allocation_id
 from nexus_assets.asset_metadata import frame_metadata, markdown_table
+from nexus_assets.resources.kill_switch import KillSwitchResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 
 
@@ -21,7 +22,10 @@ class AllocationConfig(dg.Config):
         default=21, ge=1, description="Expected holding period the cost is spread over."
     )
     target_volatility: float = Field(default=0.10, gt=0, le=1)
-    kill_switch: bool = Field(default=False, description="Manual stop: no trading at all.")
+    kill_switch: bool = Field(
+        default=False,
+        description="Manual stop for this run: no trading at all (the shared switch, POST /v1/risk/kill-switch, stops every run).",
+    )
     publish: bool = Field(
         default=True,
         description=(
@@ -42,7 +46,7 @@ class AllocationConfig(dg.Config):
     description=(
         "Target weight per symbol for the newest bar: each symbol's newest Lona signal goes through the "
         "decision policy (volatility-targeted size, model agreement, anomaly halt with hysteresis, "
-        "kill switch, drawdown breaker, position and gross caps; every rejection with a reason code), "
+        "kill switch (this run's config or the decision service's shared switch), drawdown breaker, position and gross caps; every rejection with a reason code), "
         "then a cvxpy optimizer (Ledoit-Wolf covariance with the volatility forecasts on the diagonal) "
         "enforces the portfolio limits. Uses the champion models from MLflow. Each signal's strength is "
         "scaled by its strategy's review (`strategy_reviews`: blocked strategies add no risk), and a news "
@@ -55,6 +59,7 @@ def portfolio_allocation(
     context: dg.AssetExecutionContext,
     config: AllocationConfig,
     live_engine: LiveEngineResource,
+    kill_switch: KillSwitchResource,
     market_bars: pl.DataFrame,
     features: pl.DataFrame,
     lona_signals: pl.DataFrame,
@@ -68,6 +73,12 @@ def portfolio_allocation(
     from nexus_assets.ml.portfolio.book import allocate_book, book_limits
     from nexus_assets.ml.registry.champions import load_champions
 
+    shared_switch = kill_switch.read()
+    if shared_switch.engaged:
+        context.log.warning(
+            f"kill switch engaged by {shared_switch.changed_by} at {shared_switch.changed_at}: "
+            f"{shared_switch.reason}; no new risk"
+        )
     current: dict[str, float] = {}
     if live_engine.enabled and config.publish:
         with live_engine.client() as client:
@@ -88,7 +99,7 @@ def portfolio_allocation(
         now_utc(),
         limits=limits,
         policy=policy,
-        kill_switch=config.kill_switch,
+        kill_switch=config.kill_switch or shared_switch.engaged,
         sentiment=news_sentiment,
         reviews=strategy_reviews,
     )
@@ -100,6 +111,9 @@ def portfolio_allocation(
         "gross_exposure": float(table["target_weight"].abs().sum()),
         "allocation_id": table_allocation_id(table),
         "publish": config.publish,
+        "kill_switch": config.kill_switch or shared_switch.engaged,
+        "kill_switch_changed_by": shared_switch.changed_by or "",
+        "kill_switch_reason": shared_switch.reason or "",
         "model_versions": champions.versions,
         "weights": dg.MetadataValue.md(
             markdown_table(table.select("symbol", "target_weight", "action", "reason_codes"))

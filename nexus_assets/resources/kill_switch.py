@@ -1,0 +1,31 @@
+"""The decision service's kill switch as a Dagster resource: the allocation asset honours it too."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from nexus_assets.kill_switch import KillSwitch, KillSwitchStore
+
+
+class KillSwitchResource(dg.ConfigurableResource):
+    """Reads the switch from the decision service's store; settings default to the service's own
+    ``NEXUS_AUDIT_DATABASE_URL`` and ``NEXUS_AUDIT_SCHEMA`` (unset: the SQLite file under NEXUS_HOME)."""
+
+    database_url: str | None = Field(
+        default=None, description="Default: NEXUS_AUDIT_DATABASE_URL (never logged)."
+    )
+    schema_name: str | None = Field(default=None, description="Default: NEXUS_AUDIT_SCHEMA.")
+
+    def read(self) -> KillSwitch:
+        """The switch now; raises when the store cannot be read (no allocation without knowing)."""
+        store = KillSwitchStore(
+            self.database_url or os.environ.get("NEXUS_AUDIT_DATABASE_URL") or None,
+            self.schema_name or os.environ.get("NEXUS_AUDIT_SCHEMA") or None,
+        )
+        try:
+            return store.read()
+        finally:
+            store.close()
