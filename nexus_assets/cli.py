@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from nexus_serving.metrics import multiprocess_metrics
     from nexus_serving.server_config import connection_options, serve, server_config
     from nexus_serving.settings import get_settings
 
@@ -94,7 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=settings.access_log,
         **connection_options(settings),
     )
-    return serve(config)
+    with multiprocess_metrics(workers):  # one scrape of any worker covers them all
+        return serve(config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,7 +44,7 @@ from nexus_serving.audit_sinks import (
     open_sink,
 )
 from nexus_serving.audit_spool import AuditSpool, SpoolError
-from nexus_serving.metrics import ServiceMetrics
+from nexus_serving.metrics import ServiceMetrics, multiprocess_dir
 from nexus_serving.settings import Settings
 
 __all__ = ["AuditLog", "AuditRecord", "AuditUnavailableError", "AuditWriteError", "open_audit_log", "to_row"]
@@ -94,8 +94,10 @@ class AuditLog:
         self._close_deadline = float("inf")
         self._last_drop_log = -DROP_LOG_INTERVAL_S
         self._thread = threading.Thread(target=self._run, name="decision-audit-writer", daemon=True)
-        metrics.audit_queue_depth.set_function(lambda: self.depth)
-        metrics.audit_queue_bytes.set_function(lambda: self._bytes)
+        self._shared_metrics = multiprocess_dir() is not None
+        if not self._shared_metrics:  # read at scrape time; in multiprocess mode the writer sets them
+            metrics.audit_queue_depth.set_function(lambda: self.depth)
+            metrics.audit_queue_bytes.set_function(lambda: self._bytes)
 
     @property
     def depth(self) -> int:
@@ -162,7 +164,10 @@ class AuditLog:
                     self._forward(max_rows=FORWARD_SLICE_ROWS)
                 if batch:
                     self._write(batch)
-                elif self._closing.is_set():
+                if self._shared_metrics:
+                    self._metrics.audit_queue_depth.set(self.depth)
+                    self._metrics.audit_queue_bytes.set(self._bytes)
+                if not batch and self._closing.is_set():
                     if self._spooling:
                         self._forward(final=True)
                     break

@@ -22,7 +22,7 @@ from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
 from nexus_serving.decisions.policy_step import EngineConfig
 from nexus_serving.loop_watchdog import LoopWatchdog, end_stalled_worker
-from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics
+from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics, forget_dead_workers
 from nexus_serving.model_store import ModelBundle, ModelStore, load_into
 from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.news_context import NewsReader
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        forget_dead_workers()  # a worker that replaces a dead one
         if services.audit is not None:
             services.audit.start()
         await run_in_threadpool(services.kill_switch.start)

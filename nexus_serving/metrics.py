@@ -1,15 +1,24 @@
 """Prometheus metrics: request counts and latency per route, decisions by action, model versions.
 
-Each app owns its registry, so several apps in one process (tests, workers) never clash, and
-the route label is the route's template, never the raw path, so labels cannot explode.
+Each app owns its registry, so several apps in one process (tests) never clash, and the route
+label is the route's template, never the raw path, so labels cannot explode. Under several
+workers (``nexus serve --workers N``) prometheus-client's multiprocess mode is on
+(``PROMETHEUS_MULTIPROC_DIR``, set by the supervisor): every worker writes its values to files
+there and a scrape of any worker reads them all, so one scrape covers the whole service.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -33,8 +42,9 @@ class ServiceMetrics:
         )
         self.model_version = Gauge(
             "nexus_model_version_info", "Served model versions (value 1).", ("model", "version", "source"),
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livemax",
         )  # fmt: skip
+        self._served: list[tuple[str, str, str]] = []
         self.model_reloads = Counter(
             "nexus_model_reloads_total", "Champion alias polls that swapped models or failed.", ("outcome",),
             registry=self.registry,
@@ -52,13 +62,13 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.audit_queue_depth = Gauge(
-            "nexus_audit_queue_depth", "Decisions waiting for the audit log.", registry=self.registry
-        )
+            "nexus_audit_queue_depth", "Decisions waiting for the audit log.", registry=self.registry,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self.audit_queue_bytes = Gauge(
-            "nexus_audit_queue_bytes",
-            "Bytes of the decisions waiting for the audit log.",
-            registry=self.registry,
-        )
+            "nexus_audit_queue_bytes", "Bytes of the decisions waiting for the audit log.",
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
         self.audit_spooled = Counter(
             "nexus_audit_spooled_total",
             "Decisions written to the local audit spool while the audit store could not take them.",
@@ -72,9 +82,75 @@ class ServiceMetrics:
 
     def serving(self, versions: dict[str, str], source: str) -> None:
         """Record the bundle now being served (replacing what was recorded before)."""
+        for labels in self._served:  # a value written to a worker's file stays unless set again
+            self.model_version.labels(*labels).set(0)
         self.model_version.clear()
-        for model, version in versions.items():
-            self.model_version.labels(model, version, source).set(1)
+        self._served = [(model, version, source) for model, version in versions.items()]
+        for labels in self._served:
+            self.model_version.labels(*labels).set(1)
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: every worker's series in multiprocess mode, this app's otherwise."""
+        if multiprocess_dir() is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+
+@contextmanager
+def multiprocess_metrics(workers: int) -> Iterator[None]:
+    """Multiprocess mode for ``workers`` > 1: a fresh ``PROMETHEUS_MULTIPROC_DIR`` set before they
+    are spawned (they read it when they import prometheus-client) and removed once they stop.
+
+    A folder the operator configured is emptied of an earlier run's values instead.
+    """
+    if workers <= 1:
+        yield
+        return
+    configured = multiprocess_dir()
+    if configured is not None:
+        configured.mkdir(parents=True, exist_ok=True)
+        for path in configured.glob("*.db"):
+            path.unlink()
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="nexus-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def multiprocess_dir() -> Path | None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(folder) if folder else None
+
+
+def forget_dead_workers() -> None:
+    """Drop the live gauges of workers no longer running (a replaced worker's queue is not queued).
+
+    Counters and histograms of a dead worker stay: what it counted happened.
+    """
+    folder = multiprocess_dir()
+    if folder is None:
+        return
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), str(folder))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class MetricsMiddleware:

@@ -4,7 +4,7 @@ more than "up" (Prometheus sends it with ``authorization: {credentials: ...}``).
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from nexus_serving import error_responses
 from nexus_serving.deps import ServicesDep, TokenDep
@@ -14,4 +14,5 @@ router = APIRouter(tags=["metrics"], dependencies=[TokenDep], responses=error_re
 
 @router.get("/metrics", response_class=Response)
 def metrics(services: ServicesDep) -> Response:
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Every worker's metrics when several share the service (multiprocess mode), else this one's."""
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -181,3 +183,60 @@ def test_sigterm_with_a_slow_client_drains_in_bounded_time_and_keeps_every_decis
     with sqlite3.connect(audit) as db:
         stored = {row[0] for row in db.execute("SELECT request_id FROM decision_audit")}
     assert stored == set(answered)
+
+
+def _scrape(connection: http.client.HTTPConnection) -> dict[str, float]:
+    """One scrape on ``connection``: each sample's value by ``name{labels}``, labels sorted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    connection.request("GET", "/metrics", headers=AUTH)
+    text = connection.getresponse().read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "pid")
+            key = f"{sample.name}{{{labels}}}"
+            values[key] = values.get(key, 0.0) + sample.value
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_one_scrape_of_any_worker_counts_every_worker(trained_registry, market, isolated_state):
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = serve_env(MLFLOW_TRACKING_URI=trained_registry, NEXUS_MODEL_POLL_SECONDS="0")
+    process = start_serve(port, env, "--workers", "2")
+    connections: list[http.client.HTTPConnection] = []
+    try:
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        workers = worker_pids(process.pid)
+        held = dict.fromkeys(workers, 0)
+        while min(held.values()) == 0 or len(connections) < 16:  # until both workers hold some
+            assert len(connections) < 200, held
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/health")
+            assert connection.getresponse().read()
+            connections.append(connection)
+            held = {worker: _sockets_on(worker, port, "01") for worker in workers}
+        for index, connection in enumerate(connections):
+            body = json.dumps(decision_body(market, request_id=f"scraped-{index}", symbol="S1"))
+            connection.request("POST", "/v1/decisions", body, {**AUTH, "Content-Type": "application/json"})
+            reply = connection.getresponse()
+            assert (reply.status, bool(reply.read())) == (200, True)
+        scrapes = [_scrape(connection) for connection in connections]  # through both workers
+    finally:
+        for connection in connections:
+            connection.close()
+        process.terminate()
+        output = process.communicate(timeout=90)[0]
+    assert process.returncode == 0, output[-3000:]
+    count = len(connections)
+    for values in scrapes:
+        made = sum(v for k, v in values.items() if k.startswith("nexus_decisions_total{"))
+        assert made == count, (held, values)
+        assert values["nexus_http_requests_total{method=POST,route=/v1/decisions,status=200}"] == count
+        assert values["nexus_audit_written_total{}"] == count
+        assert values["nexus_audit_queue_depth{}"] == 0
+        versions = [k for k, v in values.items() if k.startswith("nexus_model_version_info{") and v == 1]
+        assert len(versions) == 3, versions
