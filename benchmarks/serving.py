@@ -3,7 +3,8 @@
 Bootstraps small champions into a temporary MLflow registry, starts ``nexus serve`` (uvicorn,
 a subprocess on a free loopback port), and drives ``POST /v1/decisions`` with a lean asyncio
 load generator: keep-alive HTTP/1.1 connections, request bytes encoded up front with a unique
-``request_id`` spliced into each (a repeated id would be answered from the idempotency store).
+``request_id`` spliced into each, unique across runs (a repeated id would be answered from the
+idempotency store).
 Then it serves the same predictor with ``mlflow models serve`` and drives ``/invocations`` with
 the equivalent feature window. Each level runs a warm-up, then a fixed duration; the table has
 p50/p99 latency and throughput per concurrency, and the throughput ratio.
@@ -76,7 +77,9 @@ class RequestFactory:
             head += [f"{k}: {v}" for k, v in headers.items()]
             raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
             self._templates.append((raw, raw.find(ID_MARK.encode())))
-        self._count = 0
+        # Ids unique across runs too: idempotency goes through the audit store, which a reused
+        # registry folder keeps, so a second run from 0 would be answered from the first's decisions.
+        self._count = int(time.time()) % 10**6 * 10**6
 
     def next(self) -> bytes:
         raw, at = self._templates[self._count % len(self._templates)]
