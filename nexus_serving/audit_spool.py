@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 
 from nexus_serving.audit_sinks import AuditRow, AuditSink
+from nexus_serving.processes import alive
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +59,6 @@ def decode_row(line: bytes) -> AuditRow:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class AuditSpool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -90,7 +81,7 @@ class AuditSpool:
             return
         for path in self.directory.glob(f"*{CLAIMED_MARK}*"):
             pid_text = path.name.rsplit(CLAIMED_MARK, 1)[1]
-            if pid_text.isdigit() and (int(pid_text) == self._pid or not _alive(int(pid_text))):
+            if pid_text.isdigit() and (int(pid_text) == self._pid or not alive(int(pid_text))):
                 try:
                     path.rename(path.with_name(path.name.split(CLAIMED_MARK)[0]))
                 except OSError:
