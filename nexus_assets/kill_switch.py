@@ -8,7 +8,6 @@ the switch's state, so the history of who stopped trading and why is never overw
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -16,13 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location
+from nexus_assets.postgres_migrate import connect_migrated
 
 TABLE = "risk_kill_switch_event"
 _MIGRATION_LOCK = 0x4E455855_4B494C4C
+_POSTGRES_DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    engaged BOOLEAN NOT NULL,
+    changed_by TEXT NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL,
+    reason TEXT NOT NULL
+)"""
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,6 @@ class KillSwitchStore:
         self._schema = schema
         self._conn: Any = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_env(cls) -> KillSwitchStore:
-        """The store the decision service uses: ``NEXUS_AUDIT_DATABASE_URL`` and ``NEXUS_AUDIT_SCHEMA``."""
-        return cls(
-            os.environ.get("NEXUS_AUDIT_DATABASE_URL") or None, os.environ.get("NEXUS_AUDIT_SCHEMA") or None
-        )
 
     @property
     def description(self) -> str:
@@ -121,28 +118,9 @@ class KillSwitchStore:
                     )"""
                 )
             return conn
-        conn = psycopg.connect(self._location, autocommit=True, connect_timeout=5)
-        try:
-            conn.execute("SET statement_timeout = '5s'")
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                if self._schema:
-                    name = sql.Identifier(self._schema)
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
-                    conn.execute(sql.SQL("SET search_path TO {}").format(name))
-                conn.execute(
-                    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-                        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                        engaged BOOLEAN NOT NULL,
-                        changed_by TEXT NOT NULL,
-                        changed_at TIMESTAMPTZ NOT NULL,
-                        reason TEXT NOT NULL
-                    )"""
-                )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return connect_migrated(
+            self._location, self._schema, [_POSTGRES_DDL], lock_key=_MIGRATION_LOCK, statement_timeout="5s"
+        )
 
 
 def _switch(row: tuple) -> KillSwitch:

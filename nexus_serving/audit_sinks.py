@@ -33,10 +33,10 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location, decision_store_path
+from nexus_assets.postgres_migrate import connect_migrated
 
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
@@ -407,21 +407,13 @@ class PostgresSink(_ReconnectingSink):
         self.description = mask_url(url) + (f" (schema {schema})" if schema else "")
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)
-        try:
-            conn.execute("SET statement_timeout = '30s'")
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                if self._schema:
-                    name = sql.Identifier(self._schema)
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
-                    conn.execute(sql.SQL("SET search_path TO {}").format(name))
-                for statement in self._DDL:
-                    conn.execute(statement)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return connect_migrated(
+            self._url,
+            self._schema,
+            self._DDL,
+            lock_key=_MIGRATION_LOCK,
+            connect_timeout_s=self._connect_timeout_s,
+        )
 
     def _store(
         self, conn: psycopg.Connection, rows: Sequence[AuditRow], arbitrate: bool
