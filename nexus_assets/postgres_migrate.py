@@ -11,6 +11,10 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+DECISION_STORE_LOCK = 0x4E455855_41554449
+"""The advisory lock key of every migration of the decision store (audit log, request ids, risk
+state): two migrations creating the same table under different keys would race."""
+
 
 def connect_migrated(
     url: str,

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from nexus_assets.risk_store import RiskMove
 from nexus_serving.audit_sinks import AuditRow, Holder
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 
@@ -74,6 +75,8 @@ class AuditRecord:
     """The response as sent, when the caller encoded it already."""
     fingerprint: bytes = b""
     """The request's fingerprint (``idempotency.request_fingerprint``), kept with its claim on the id."""
+    risk: RiskMove | None = None
+    """What the decision changes in the shared risk state: stored in its audit row's transaction."""
     stored: Future[Holder | None] = field(default_factory=uncancellable_future, compare=False)
     """Settled by the writer: None once the decision is durable, the ``Holder`` when another
     decision holds its request id (this one is then not stored), or ``AuditWriteError``."""
@@ -88,11 +91,12 @@ class AuditRecord:
         request_json: bytes | None = None,
         response_json: bytes | None = None,
         fingerprint: bytes = b"",
+        risk: RiskMove | None = None,
     ) -> AuditRecord:
         """The record of ``request``, holding its received bytes instead of it when there are any."""
         held = request if request_json is None else request_json
         return cls(
-            request.signal.symbol, response, features_hash, latency_ms, held, response_json, fingerprint
+            request.signal.symbol, response, features_hash, latency_ms, held, response_json, fingerprint, risk
         )
 
     @property
@@ -130,4 +134,5 @@ def to_row(record: AuditRecord) -> AuditRow:
         request_json,
         response_json,
         record.fingerprint.hex(),
+        record.risk,
     )

@@ -36,17 +36,32 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location, decision_store_path
-from nexus_assets.postgres_migrate import connect_migrated
+from nexus_assets.postgres_migrate import DECISION_STORE_LOCK, connect_migrated
+from nexus_assets.risk_store import (
+    POSTGRES_DDL,
+    POSTGRES_LATCH_UPSERT,
+    POSTGRES_MARK_UPSERT,
+    SQLITE_DDL,
+    SQLITE_LATCH_UPSERT,
+    SQLITE_MARK_UPSERT,
+    Moved,
+    RiskMove,
+    latch_rows,
+    mark_rows,
+)
 
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
 REQUEST_TABLE = "decision_request"
-AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str, str]
+AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str, str, RiskMove | None]
 """decision_id, request_id, decided_at, symbol, action, model_versions, features_hash,
-latency_ms, request, response (the three JSON values already serialised), and the request's
-fingerprint in hex (``""`` for a row spooled before fingerprints were kept: it claims nothing)."""
+latency_ms, request, response (the three JSON values already serialised), the request's
+fingerprint in hex (``""`` for a row spooled before fingerprints were kept: it claims nothing),
+and what the decision changes in the shared risk state (stored in the same transaction)."""
 AUDIT_COLUMNS = 10
 """The leading fields of a row that are the audit table's columns."""
+FINGERPRINT = 10
+RISK_MOVE = 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +87,6 @@ CHECKPOINT_INTERVAL_S = 1.0
 PAGE_SIZE = DECISION_STORE_PAGE_SIZE
 """SQLite page size of a new audit file."""
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-_MIGRATION_LOCK = 0x4E455855_41554449  # pg_advisory_xact_lock key: several workers may start at once
 
 
 class AuditSink(Protocol):
@@ -125,8 +139,9 @@ def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
 
 def rejected_json(row: AuditRow) -> str:
     """The row as JSON in escaped ASCII: every database stores it, whatever characters it holds."""
-    values = [value.isoformat() if isinstance(value, datetime) else value for value in row]
-    return json.dumps(values, ensure_ascii=True)
+    values = [value.isoformat() if isinstance(value, datetime) else value for value in row[:RISK_MOVE]]
+    move = row[RISK_MOVE]
+    return json.dumps([*values, move and move.as_list()], ensure_ascii=True)
 
 
 def _escaped(text: str) -> str:
@@ -216,6 +231,7 @@ class SqliteSink(_ReconnectingSink):
             fingerprint TEXT NOT NULL,
             decision_id TEXT NOT NULL
         ) WITHOUT ROWID""",
+        *SQLITE_DDL,
     )
     _INSERT = f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     _CLAIM = f"INSERT OR IGNORE INTO {REQUEST_TABLE} VALUES (?, ?, ?)"
@@ -262,9 +278,10 @@ class SqliteSink(_ReconnectingSink):
         """Row by row in one transaction (the file's write lock makes it the only writer), so a
         later row of the batch sees an earlier one's claim."""
         taken: dict[str, Holder] = {}
+        moved: list[Moved] = []
         with self._write_turn(), conn:
             for row in rows:
-                decision_id, request_id, fingerprint = row[0], row[1], row[AUDIT_COLUMNS]
+                decision_id, request_id, fingerprint = row[0], row[1], row[FINGERPRINT]
                 if (
                     fingerprint
                     and not conn.execute(self._CLAIM, (request_id, fingerprint, decision_id)).rowcount
@@ -273,9 +290,13 @@ class SqliteSink(_ReconnectingSink):
                     if arbitrate and holder.decision_id != decision_id:
                         taken[decision_id] = holder
                         continue
-                conn.execute(
-                    self._INSERT, (decision_id, request_id, row[2].isoformat(), *row[3:AUDIT_COLUMNS])
-                )
+                decided_at = row[2].isoformat()
+                conn.execute(self._INSERT, (decision_id, request_id, decided_at, *row[3:AUDIT_COLUMNS]))
+                if (move := row[RISK_MOVE]) is not None:
+                    moved.append((decision_id, decided_at, move))
+            if moved:
+                conn.executemany(SQLITE_LATCH_UPSERT, latch_rows(moved))
+                conn.executemany(SQLITE_MARK_UPSERT, mark_rows(moved))
         return taken
 
     def _reject(self, conn: sqlite3.Connection, rejected: tuple[str, str, str]) -> None:
@@ -377,6 +398,7 @@ class PostgresSink(_ReconnectingSink):
             fingerprint TEXT NOT NULL,
             decision_id TEXT NOT NULL
         )""",
+        *POSTGRES_DDL,
     )
     _INSERT = (
         f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb) "
@@ -411,7 +433,7 @@ class PostgresSink(_ReconnectingSink):
             self._url,
             self._schema,
             self._DDL,
-            lock_key=_MIGRATION_LOCK,
+            lock_key=DECISION_STORE_LOCK,
             connect_timeout_s=self._connect_timeout_s,
         )
 
@@ -420,19 +442,23 @@ class PostgresSink(_ReconnectingSink):
     ) -> dict[str, Holder]:
         """Claims in one statement, in request id order (two workers claiming overlapping ids
         lock them in the same order: no deadlock); then the rows that won, or all of them."""
-        claims = sorted((row[1], row[AUDIT_COLUMNS], row[0]) for row in rows if row[AUDIT_COLUMNS])
+        claims = sorted((row[1], row[FINGERPRINT], row[0]) for row in rows if row[FINGERPRINT])
         with conn.transaction(), conn.cursor() as cursor:
             cursor.execute(
                 self._CLAIM, [list(column) for column in zip(*claims, strict=True)] or [[], [], []]
             )
             won = {decision_id for (decision_id,) in cursor.fetchall()}
-            lost = [row for row in rows if row[AUDIT_COLUMNS] and row[0] not in won]
+            lost = [row for row in rows if row[FINGERPRINT] and row[0] not in won]
             if not arbitrate:
                 stored = list(rows)
             else:  # a row that lost stays out, unless the holder is itself (a retried commit)
-                stored = [row for row in rows if not row[AUDIT_COLUMNS] or row[0] in won]
+                stored = [row for row in rows if not row[FINGERPRINT] or row[0] in won]
             if stored:
                 cursor.executemany(self._INSERT, [row[:AUDIT_COLUMNS] for row in stored])
+            moved = [(row[0], row[2], row[RISK_MOVE]) for row in stored if row[RISK_MOVE] is not None]
+            if moved:
+                cursor.executemany(POSTGRES_LATCH_UPSERT, latch_rows(moved))
+                cursor.executemany(POSTGRES_MARK_UPSERT, mark_rows(moved))
             if not (arbitrate and lost):
                 return {}
             cursor.execute(self._HOLDERS, ([row[1] for row in lost],))

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import orjson
 
-from nexus_serving.audit_sinks import AuditRow, AuditSink
+from nexus_assets.risk_store import RiskMove
+from nexus_serving.audit_sinks import RISK_MOVE, AuditRow, AuditSink
 from nexus_serving.processes import alive
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,16 @@ class SpoolError(OSError):
 
 
 def encode_row(row: AuditRow) -> bytes:
-    return orjson.dumps([*row[:2], row[2].isoformat(), *row[3:]]) + b"\n"
+    move = row[RISK_MOVE]
+    return orjson.dumps([*row[:2], row[2].isoformat(), *row[3:RISK_MOVE], move and move.as_list()]) + b"\n"
 
 
 def decode_row(line: bytes) -> AuditRow:
-    """A spooled row; one spooled before fingerprints were kept gets ``""`` (it claims no id)."""
+    """A spooled row; one spooled before fingerprints were kept gets ``""`` (it claims no id),
+    one spooled before risk moves were kept moves nothing."""
     values = orjson.loads(line)
     fingerprint = values[10] if len(values) > 10 else ""
+    move = values[11] if len(values) > 11 else None
     return (
         *values[:2],
         datetime.fromisoformat(values[2]),
@@ -56,6 +60,7 @@ def decode_row(line: bytes) -> AuditRow:
         float(values[7]),
         *values[8:10],
         fingerprint,
+        None if move is None else RiskMove.of_list(move),
     )
 
 

@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from nexus_assets.kill_switch import KillSwitchStore
 from nexus_assets.ml.kernels import warm_up
+from nexus_assets.ml.portfolio.policy import PolicyConfig
+from nexus_assets.risk_store import RiskStore
 from nexus_serving import errors
 from nexus_serving.allocation_reader import latest_allocation
 from nexus_serving.audit import open_audit_log
@@ -21,6 +22,7 @@ from nexus_serving.decisions.idempotency import ResponseStore
 from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
 from nexus_serving.decisions.policy_step import EngineConfig
+from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.loop_watchdog import LoopWatchdog, end_stalled_worker
 from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics, forget_dead_workers
 from nexus_serving.model_store import ModelBundle, ModelStore, load_into
@@ -28,7 +30,7 @@ from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.news_context import NewsReader
 from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.risk_watch import KillSwitchWatch
+from nexus_serving.risk_watch import RiskWatch
 from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models, risk
 from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services
@@ -77,18 +79,24 @@ def build_services(settings: Settings) -> Services:
     metrics = ServiceMetrics()
     audit = open_audit_log(settings, metrics)
     store_url = settings.audit_database_url.get_secret_value() if settings.audit_database_url else None
-    kill_switch = KillSwitchWatch(
-        KillSwitchStore(store_url, settings.audit_schema),
+    risk_watch = RiskWatch(
+        RiskStore(store_url, settings.audit_schema),
+        SharedRisk(),
         held=settings.kill_switch,
         poll_s=settings.risk_poll_seconds,
     )
     pipeline = DecisionPipeline(
-        engine=EngineConfig(max_model_age_days=settings.max_model_age_days, kill_switch=settings.kill_switch),
+        engine=EngineConfig(
+            policy=PolicyConfig(risk=settings.risk_limits),
+            max_model_age_days=settings.max_model_age_days,
+            kill_switch=settings.kill_switch,
+        ),
         responses=ResponseStore(settings.idempotency_capacity),
         news=NewsReader(settings.data_dir, settings.news_poll_seconds),
         metrics=metrics,
+        risk=risk_watch.risk,
         audit=audit,
-        kill_switch=kill_switch,
+        risk_watch=risk_watch,
     )
     return Services(
         settings=settings,
@@ -97,7 +105,7 @@ def build_services(settings: Settings) -> Services:
         pipeline=pipeline,
         decisions=MicroBatcher(pipeline.decide, MICRO_BATCH_MAX),
         allocations=latest_allocation(settings.data_dir),
-        kill_switch=kill_switch,
+        risk_watch=risk_watch,
         audit=audit,
     )
 
@@ -112,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         forget_dead_workers()  # a worker that replaces a dead one
         if services.audit is not None:
             services.audit.start()
-        await run_in_threadpool(services.kill_switch.start)
+        await run_in_threadpool(services.risk_watch.start)
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
         await run_in_threadpool(warm_up)  # compile or load the numba kernels before /ready
@@ -139,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.stop()
             services.pipeline.news.stop()
-            await run_in_threadpool(services.kill_switch.stop)
+            await run_in_threadpool(services.risk_watch.stop)
             if services.audit is not None:  # after the server has drained its requests: nothing is lost
                 await run_in_threadpool(services.audit.close)
 

@@ -1,7 +1,8 @@
-"""The kill switch as a worker sees it: read from the decision store every ``poll_s``.
+"""The shared risk state as a worker sees it: read from the decision store every ``poll_s``.
 
 Every worker and replica polls the same store, so a change made through any of them holds on
-all within one poll. While the store cannot be read the last state read stays in force and
+all within one poll: the kill switch, a symbol's anomaly latch, a book's equity mark (folded
+into ``SharedRisk``). While the store cannot be read the last state read stays in force and
 ``GET /v1/risk`` says since when it is unconfirmed. ``NEXUS_KILL_SWITCH`` is a floor: with it
 set, every decision halts whatever the store says.
 """
@@ -13,21 +14,27 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from nexus_assets.kill_switch import RELEASED, KillSwitch, KillSwitchStore
+from nexus_assets.risk_store import RELEASED, EquityMark, KillSwitch, Latch, RiskStore
+from nexus_serving.decisions.shared_risk import SharedRisk
 
 logger = logging.getLogger(__name__)
 
 
-class KillSwitchWatch:
-    def __init__(self, store: KillSwitchStore, *, held: bool = False, poll_s: float = 0.5) -> None:
+class RiskWatch:
+    def __init__(
+        self, store: RiskStore, risk: SharedRisk, *, held: bool = False, poll_s: float = 0.5
+    ) -> None:
         self.store = store
+        self.risk = risk
         self.held = held
         self._poll_s = poll_s
         self._state: KillSwitch = RELEASED
+        self._latches: dict[str, Latch] = {}
+        self._marks: dict[str, EquityMark] = {}
         self._read_at: datetime | None = None
         self._error: str | None = None
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kill-switch-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="risk-watch", daemon=True)
 
     @property
     def engaged(self) -> bool:
@@ -36,6 +43,16 @@ class KillSwitchWatch:
     @property
     def state(self) -> KillSwitch:
         return self._state
+
+    @property
+    def latches(self) -> dict[str, Latch]:
+        """The latches as last read from the store."""
+        return self._latches
+
+    @property
+    def marks(self) -> dict[str, EquityMark]:
+        """The equity marks as last read from the store."""
+        return self._marks
 
     @property
     def read_at(self) -> datetime | None:
@@ -64,6 +81,16 @@ class KillSwitchWatch:
         logger.warning("kill switch %s by %s: %s", "engaged" if engaged else "released", changed_by, reason)
         return state
 
+    def reset_mark(self, book: str, reset_by: str, reason: str, peak_equity: float | None) -> EquityMark:
+        """Reset a book's high-water mark in the store (``KeyError``: no such book) and hold it here at once."""
+        mark = self.store.reset_mark(book, reset_by, reason, peak_equity)
+        self._marks = {**self._marks, book: mark}
+        self.risk.absorb({}, {book: mark})
+        logger.warning(
+            "equity mark of book %s reset to %g by %s: %s", book, mark.peak_equity, reset_by, reason
+        )
+        return mark
+
     def _run(self) -> None:
         while not self._stopped.wait(self._poll_s):
             self._refresh()
@@ -71,19 +98,22 @@ class KillSwitchWatch:
     def _refresh(self) -> None:
         started = time.monotonic()
         try:
-            state = self.store.read()
+            snapshot = self.store.snapshot()
         except Exception as exc:
             if self._error is None:
                 logger.error(
-                    "kill switch: %s cannot be read (%s); the last state read stays in force",
+                    "risk state: %s cannot be read (%s); the last state read stays in force",
                     self.store.description, type(exc).__name__,
                 )  # fmt: skip
             self._error = f"{type(exc).__name__}: the store could not be read"
             return
+        state, latches, marks = snapshot.kill_switch, snapshot.latches, snapshot.marks
         if state.engaged != self._state.engaged:
             logger.warning(
                 "kill switch %s by %s: %s (read in %.0f ms)",
                 "engaged" if state.engaged else "released", state.changed_by, state.reason,
                 (time.monotonic() - started) * 1000,
             )  # fmt: skip
-        self._state, self._read_at, self._error = state, datetime.now(UTC), None
+        self.risk.absorb(latches, marks)
+        self._state, self._latches, self._marks = state, latches, marks
+        self._read_at, self._error = datetime.now(UTC), None

@@ -91,9 +91,13 @@ class Bars(StrictModel):
 
 
 class Portfolio(StrictModel):
+    book: Identifier | None = None
+    """The account this portfolio is; named, the service keeps its high-water mark (shared by every
+    worker and replica, kept across restarts) and the drawdown breaker uses it."""
     equity: Annotated[float, Field(ge=MIN_EQUITY, le=MAX_EQUITY, allow_inf_nan=False)]
     peak_equity: Annotated[float | None, Field(ge=MIN_EQUITY, le=MAX_EQUITY, allow_inf_nan=False)] = None
-    """Highest equity so far, for the drawdown breaker; defaults to ``equity``."""
+    """Highest equity so far, for the drawdown breaker; defaults to ``equity``, or to the book's stored
+    high-water mark when higher."""
     positions: Annotated[
         dict[Symbol, Annotated[float, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, allow_inf_nan=False)]],
         Field(max_length=MAX_POSITIONS),

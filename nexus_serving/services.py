@@ -10,7 +10,7 @@ from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import Answer, DecisionPipeline, PendingDecision
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelStore
-from nexus_serving.risk_watch import KillSwitchWatch
+from nexus_serving.risk_watch import RiskWatch
 from nexus_serving.settings import Settings
 from nexus_serving.stored_asset import StoredAsset
 
@@ -24,7 +24,7 @@ class Services:
     decisions: MicroBatcher[PendingDecision, Answer]
     """Single decision requests, decided together with those that arrive with them."""
     allocations: StoredAsset[AllocationResponse]
-    kill_switch: KillSwitchWatch
+    risk_watch: RiskWatch
     """Read from the decision store by a thread of its own; started by the app's lifespan."""
     audit: AuditLog | None = None
     """Started by the app's lifespan; None when auditing is turned off."""

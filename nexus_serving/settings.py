@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nexus_assets.ml.portfolio.risk_gate import RiskLimits
 from nexus_assets.paths import nexus_home
 
 PLACEHOLDER_TOKENS = frozenset(
@@ -39,8 +40,14 @@ class Settings(BaseSettings):
     """Comma-separated ``name:token`` pairs (``NEXUS_ADMIN_TOKENS``) for the risk controls; the
     name is recorded with every change. Unset: the controls can be read, not changed."""
     risk_poll_seconds: float = Field(default=0.5, gt=0, le=1.0)
-    """How often each worker reads the kill switch from the store: a change made on any worker
-    or replica holds on all of them within this long."""
+    """How often each worker reads the shared risk state (kill switch, anomaly latches, equity
+    marks) from the store: a change made on any worker or replica holds on all within this long."""
+    anomaly_halt: float = Field(default=0.99, gt=0, le=1)
+    """New risk on a symbol halts once its anomaly score reaches this (``NEXUS_ANOMALY_HALT``)..."""
+    anomaly_resume: float = Field(default=0.95, gt=0, le=1)
+    """...and resumes once it falls below this (``NEXUS_ANOMALY_RESUME``, at most the halt level)."""
+    drawdown_limit: float = Field(default=0.20, gt=0, lt=1)
+    """No new risk on a book once its equity is this fraction below its high-water mark."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(default=30.0, gt=0)
@@ -128,6 +135,19 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.model_cache_dir or nexus_home() / "serving" / "models"
+
+    @property
+    def risk_limits(self) -> RiskLimits:
+        return RiskLimits(self.anomaly_halt, self.anomaly_resume, self.drawdown_limit)
+
+    @model_validator(mode="after")
+    def _check_risk_limits(self) -> Settings:
+        if self.anomaly_resume > self.anomaly_halt:
+            raise ValueError(
+                f"NEXUS_ANOMALY_RESUME ({self.anomaly_resume:g}) must not exceed NEXUS_ANOMALY_HALT "
+                f"({self.anomaly_halt:g}): the latch would never hold"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_tokens(self) -> Settings:

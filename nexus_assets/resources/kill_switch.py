@@ -1,4 +1,4 @@
-"""The decision service's kill switch as a Dagster resource: the allocation asset honours it too."""
+"""The decision service's shared risk state as a Dagster resource: the allocation asset honours it too."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from nexus_assets.kill_switch import KillSwitch, KillSwitchStore
+from nexus_assets.risk_store import KillSwitch, RiskSnapshot, RiskStore
 
 
 class KillSwitchResource(dg.ConfigurableResource):
-    """Reads the switch from the decision service's store; settings default to the service's own
-    ``NEXUS_AUDIT_DATABASE_URL`` and ``NEXUS_AUDIT_SCHEMA`` (unset: the SQLite file under NEXUS_HOME)."""
+    """Reads the kill switch, the anomaly latches and the equity marks from the decision service's
+    store; settings default to the service's own ``NEXUS_AUDIT_DATABASE_URL`` and
+    ``NEXUS_AUDIT_SCHEMA`` (unset: the SQLite file under NEXUS_HOME)."""
 
     database_url: str | None = Field(
         default=None, description="Default: NEXUS_AUDIT_DATABASE_URL (never logged)."
@@ -21,11 +22,15 @@ class KillSwitchResource(dg.ConfigurableResource):
 
     def read(self) -> KillSwitch:
         """The switch now; raises when the store cannot be read (no allocation without knowing)."""
-        store = KillSwitchStore(
+        return self.snapshot().kill_switch
+
+    def snapshot(self) -> RiskSnapshot:
+        """The whole risk state now; raises when the store cannot be read."""
+        store = RiskStore(
             self.database_url or os.environ.get("NEXUS_AUDIT_DATABASE_URL") or None,
             self.schema_name or os.environ.get("NEXUS_AUDIT_SCHEMA") or None,
         )
         try:
-            return store.read()
+            return store.snapshot()
         finally:
             store.close()

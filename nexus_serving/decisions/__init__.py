@@ -2,7 +2,7 @@
 
 ``request_bars`` checks a request's bars, ``model_views`` runs the champions on them,
 ``policy_step`` turns what they say into the policy's decision, and ``pipeline`` owns the pass
-over many requests (idempotency, news, risk latches, audit); ``micro_batch`` gathers the
+over many requests (idempotency, news, shared risk state, audit); ``micro_batch`` gathers the
 single requests that arrive together. Tests and tools call it directly; the routers only
 translate HTTP.
 """

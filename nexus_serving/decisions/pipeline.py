@@ -5,7 +5,7 @@ batch route with its whole body. Each step runs over every request before the ne
 (``request_bars``, ``model_views``, ``policy_step``), so its code stays warm in the CPU caches
 and the predictor runs once; per request this costs about a fifth less than deciding the
 requests one by one. ``DecisionPipeline`` owns what a decision touches besides the models:
-the idempotency store, the risk latches, the news inputs, the metrics and the audit log.
+the idempotency store, the shared risk state, the news inputs, the metrics and the audit log.
 
 A new decision is answered only once the audit log has made it durable (``settled``): its
 answer is a future until then. The commit also arbitrates its request id against every
@@ -28,12 +28,13 @@ from nexus_serving.audit_record import uncancellable_future
 from nexus_serving.audit_sinks import Holder
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
-from nexus_serving.decisions.policy_step import EngineConfig, Outcome, RiskLatches, decide_with_view
+from nexus_serving.decisions.policy_step import EngineConfig, Outcome, decide_with_view
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars, prepare, request_bars
+from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.news_context import NewsReader
-from nexus_serving.risk_watch import KillSwitchWatch
+from nexus_serving.risk_watch import RiskWatch
 from nexus_serving.schemas import DecisionRequest
 
 logger = logging.getLogger(__name__)
@@ -88,10 +89,10 @@ class DecisionPipeline:
     responses: ResponseStore
     news: NewsReader
     metrics: ServiceMetrics
-    latches: RiskLatches = field(default_factory=RiskLatches)
+    risk: SharedRisk = field(default_factory=SharedRisk)
     audit: AuditLog | None = None
     """None when auditing is turned off."""
-    kill_switch: KillSwitchWatch | None = None
+    risk_watch: RiskWatch | None = None
     """The shared kill switch, read once per pass; None: only ``engine.kill_switch`` counts."""
 
     def decide(self, pending: Sequence[PendingDecision], *, atomic: bool = False) -> list[Answer]:
@@ -165,10 +166,10 @@ class DecisionPipeline:
         """The policy's decisions, in order, with their latch moves committed unless an atomic pass failed."""
         news = self.news.snapshot()
         engine = self.engine
-        if self.kill_switch is not None and self.kill_switch.engaged and not engine.kill_switch:
+        if self.risk_watch is not None and self.risk_watch.engaged and not engine.kill_switch:
             engine = replace(engine, kill_switch=True)
         made: list[Made] = []
-        with self.latches.open_pass() as latches:
+        with self.risk.open_pass() as risk:
             for (index, bars, fingerprint), view in zip(fresh, views, strict=True):
                 if isinstance(view, Exception):
                     continue
@@ -177,7 +178,7 @@ class DecisionPipeline:
                 signal = request.signal
                 try:
                     inputs = news.inputs(signal.symbol, request.bars.timestamp[-1], signal.strategy_id)
-                    outcome = decide_with_view(request, bars, view, item.bundle, latches, engine, now, inputs)
+                    outcome = decide_with_view(request, bars, view, item.bundle, risk, engine, now, inputs)
                     encoded = outcome.response.__pydantic_serializer__.to_json(outcome.response)
                 except InvalidInputError as exc:
                     results[index] = exc
@@ -185,11 +186,12 @@ class DecisionPipeline:
                 except Exception:
                     results[index] = _failed(request)
                     continue
-                latches.stage(signal.symbol, outcome.state)
+                if outcome.move is not None:
+                    risk.stage(outcome.move, now)
                 made.append((index, outcome, encoded, fingerprint))
             if atomic and _any_error(results):
                 return []
-            latches.commit()
+            risk.commit()
         return made
 
     def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> Answer:
@@ -199,7 +201,7 @@ class DecisionPipeline:
             return self._kept(request.request_id, fingerprint, encoded, response.action)
         latency_ms = (time.perf_counter() - item.received) * 1000.0
         record = AuditRecord.of(
-            request, response, outcome.features_hash, latency_ms, item.raw, encoded, fingerprint
+            request, response, outcome.features_hash, latency_ms, item.raw, encoded, fingerprint, outcome.move
         )
         answer: Future[bytes] = uncancellable_future()
         self.audit.record(record).add_done_callback(

@@ -1,68 +1,26 @@
 """From what the models say about a request to the policy's decision and the v1 response.
 
 ``policy.decide`` is the one policy of the backtest, the allocation and serving; here it is fed
-the request's portfolio, the news inputs and the per-symbol risk latches.
+the request's portfolio, the news inputs and the shared risk state (``shared_risk``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from nexus_assets.ml.portfolio.policy import Decision, PolicyConfig, SignalContext, decide
-from nexus_assets.ml.portfolio.risk_gate import ReasonCode, RiskState
+from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
+from nexus_assets.ml.portfolio.risk_gate import ReasonCode
+from nexus_assets.risk_store import RiskMove
 from nexus_serving.decisions.model_views import ModelView
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
+from nexus_serving.decisions.shared_risk import RiskPass
 from nexus_serving.model_store import ModelBundle, ModelInfo
 from nexus_serving.news_context import NO_NEWS, NewsInputs
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
-
-
-class RiskLatches:
-    """The anomaly halt latch per symbol, kept across requests so its hysteresis works.
-
-    A pass of the pipeline decides inside one ``open_pass``: its requests see each other's
-    latch moves in order, and the moves are stored only when the pass commits them, so a pass
-    that fails stores none.
-    """
-
-    def __init__(self) -> None:
-        self._states: dict[str, RiskState] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def open_pass(self) -> Iterator[LatchPass]:
-        with self._lock:
-            yield LatchPass(self._states)
-
-    def state(self, symbol: str) -> RiskState:
-        return self._states.get(symbol, RiskState())
-
-
-class LatchPass:
-    """Latch states staged by one pass: read before the stored ones, stored by ``commit``."""
-
-    def __init__(self, stored: dict[str, RiskState]) -> None:
-        self._stored = stored
-        self._staged: dict[str, RiskState] = {}
-
-    def decide(self, context: SignalContext, config: PolicyConfig) -> Decision:
-        symbol = context.symbol
-        state = self._staged.get(symbol) or self._stored.get(symbol) or RiskState()
-        return decide(context, config, state)
-
-    def stage(self, symbol: str, state: RiskState) -> None:
-        self._staged[symbol] = state
-
-    def commit(self) -> None:
-        self._stored.update(self._staged)
-        self._staged.clear()
 
 
 @dataclass(frozen=True)
@@ -78,8 +36,9 @@ class Outcome:
 
     response: DecisionResponse
     features_hash: str
-    state: RiskState
-    """The symbol's latch after this decision, staged once the response is made."""
+    move: RiskMove | None
+    """What the decision changes in the shared risk state (None: nothing), staged once the
+    response is made."""
 
 
 def stale_reasons(bundle: ModelBundle, now: datetime, max_age_days: float) -> list[str]:
@@ -105,7 +64,7 @@ def decide_with_view(
     bars: RequestBars,
     view: ModelView,
     bundle: ModelBundle,
-    latches: LatchPass,
+    risk: RiskPass,
     config: EngineConfig,
     now: datetime,
     news: NewsInputs = NO_NEWS,
@@ -114,6 +73,11 @@ def decide_with_view(
     signal, portfolio = request.signal, request.portfolio
     last_close = float(bars.columns["close"][-1])
     equity = portfolio.equity if portfolio else 1.0
+    peak_equity = max(portfolio.peak_equity or equity, equity) if portfolio else 1.0
+    book = portfolio.book if portfolio else None
+    generation = 0
+    if book is not None and (mark := risk.mark(book)) is not None:
+        peak_equity, generation = max(peak_equity, mark.peak_equity), mark.generation
     position = portfolio.positions.get(signal.symbol, 0.0) if portfolio else 0.0
     current_weight = position * last_close / equity
     if not math.isfinite(current_weight):  # the schema's bounds keep it finite; a guard, not a path
@@ -130,14 +94,15 @@ def decide_with_view(
         anomaly_score=view.anomaly_score,
         current_weight=current_weight,
         equity=equity,
-        peak_equity=(portfolio.peak_equity or equity) if portfolio else 1.0,
+        peak_equity=peak_equity,
         kill_switch=config.kill_switch,
         sentiment=news.sentiment,
         sentiment_shock=news.sentiment_shock,
         review_scale=news.review_scale,
         review_note=news.review_note,
     )
-    decision = latches.decide(context, config.policy)
+    latch = risk.latch(signal.symbol)
+    decision = decide(context, config.policy, latch)
     reasons = [f"{code}: {text}" for code, text in zip(decision.reason_codes, decision.reasons, strict=True)]
     reasons += [f"ANOMALY: {text}" for text in view.anomaly_reasons]
     reasons += stale_reasons(bundle, now, config.max_model_age_days)
@@ -156,4 +121,14 @@ def decide_with_view(
         model_versions=dict(bundle.champions.versions),
         decided_at=now,
     )
-    return Outcome(response, view.features_hash, decision.state)
+    halted = decision.state.anomaly_halted
+    move = RiskMove(
+        signal.symbol,
+        halted if halted != latch.anomaly_halted else None,
+        view.anomaly_score,
+        book,
+        equity,
+        peak_equity,
+        generation,
+    )
+    return Outcome(response, view.features_hash, move if move.halted is not None or book else None)

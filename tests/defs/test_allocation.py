@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import dagster as dg
 import httpx
@@ -21,14 +22,15 @@ from nexus_assets.defs.models.anomaly import anomaly_detector
 from nexus_assets.defs.models.predictor import price_predictor
 from nexus_assets.defs.models.volatility import volatility_model
 from nexus_assets.defs.news.assets import headline_sentiment, news_headlines, news_sentiment
-from nexus_assets.kill_switch import KillSwitchStore
 from nexus_assets.resources.grok import GrokResource
 from nexus_assets.resources.kill_switch import KillSwitchResource
 from nexus_assets.resources.live_engine import LiveEngineResource
 from nexus_assets.resources.lona import LonaGateway
 from nexus_assets.resources.market_data import LonaMarketData
 from nexus_assets.resources.news import SimulatedNews
+from nexus_assets.risk_store import RiskMove, RiskStore
 from nexus_assets.sim.process import LiveEngineStandIn, running_live_engine_stand_in, running_lona_stand_in
+from nexus_serving.audit_sinks import open_sink
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +112,7 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
             dg.AssetKey("backtest_report")
         ).asset_materialization.metadata
         # The decision service's shared kill switch, set by an admin: the next run adds no risk.
-        KillSwitchStore(store).set(True, "alice", "drill")
+        RiskStore(store).set(True, "alice", "drill")
         stopped = dg.materialize(
             [portfolio_allocation, live_engine_orders, *MODELS],
             resources=resources,
@@ -120,6 +122,21 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
         assert stopped.success
         halted = stopped.output_for_node("portfolio_allocation")
         halted_meta = instance.get_latest_materialization_event(
+            dg.AssetKey("portfolio_allocation")
+        ).asset_materialization.metadata
+        # Released; the service has latched S0 and seen book "default" 30% below its peak.
+        RiskStore(store).set(False, "alice", "drill over")
+        _serve_decisions(store, [RiskMove("S0", True, 0.999), RiskMove("S1", None, 0.1, "default", 100.0)])
+        _serve_decisions(store, [RiskMove("S1", None, 0.1, "default", 70.0, 70.0)])
+        drawn = dg.materialize(
+            [portfolio_allocation, *MODELS],
+            resources=resources,
+            instance=instance,
+            selection=["portfolio_allocation"],
+        )
+        assert drawn.success
+        drawn_table = drawn.output_for_node("portfolio_allocation")
+        drawn_meta = instance.get_latest_materialization_event(
             dg.AssetKey("portfolio_allocation")
         ).asset_materialization.metadata
 
@@ -153,3 +170,24 @@ def test_allocation_is_published_once_and_the_backtest_reports(long_lona, io_man
     assert halted_meta["optimizer_status"].value == "halted"
     assert len(_orders(live_engine)) == placed, "a halted allocation holds the book: no new order"
     assert "equity and drawdown" in report["equity_and_drawdown"].value
+    assert drawn_meta["kill_switch"].value is False
+    assert (drawn_meta["book"].value, drawn_meta["drawdown"].value) == ("default", pytest.approx(0.3))
+    assert drawn_meta["anomaly_halted_symbols"].value == "S0"
+    decided = drawn_table.filter(pl.col("signal_id").is_not_null())
+    assert decided.height > 0
+    assert all("DRAWDOWN_BREAKER" in codes for codes in decided["reason_codes"]), decided.to_dicts()
+
+
+def _serve_decisions(store: str, moves: list[RiskMove]) -> None:
+    """Audit rows with risk moves, as the decision service stores them (its own sink)."""
+    sink = open_sink(store)
+    try:
+        sink.commit(
+            [
+                (f"d-{move.symbol}-{move.equity}", f"r-{move.symbol}-{move.equity}", datetime.now(UTC),
+                 move.symbol, "execute", "{}", "h", 1.0, "{}", "{}", "", move)
+                for move in moves
+            ]
+        )  # fmt: skip
+    finally:
+        sink.close()

@@ -161,7 +161,7 @@ def test_rows_postgres_refuses_go_to_the_rejected_table_and_the_others_keep_flow
     for decision_id, reason, row_json in rejected:
         assert reason, "the database's reason is kept"
         kept = json.loads(row_json)
-        assert kept[0] == decision_id and len(kept) == 11, "the whole row is kept, readable"
+        assert kept[0] == decision_id and len(kept) == 12, "the whole row is kept, readable"
         assert "\\u0000" in row_json and "\x00" not in row_json, "escaped, never a raw U+0000"
     assert metrics.registry.get_sample_value("nexus_audit_rejected_total") == 2
     assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0

@@ -1,4 +1,5 @@
-"""The kill switch at run time: set by an admin on one worker, held by every worker that shares the store."""
+"""The shared risk state at run time: the kill switch, anomaly latches and books' high-water marks,
+changed on one worker (or by an admin) and held by every worker that shares the store."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
+import pytest
 from pydantic import SecretStr
 from serving_support import AUTH, decision_body, serve, settings_for
 
+from nexus_assets.ml.portfolio.risk_gate import ReasonCode
+
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ANOMALY, DRAWDOWN = ReasonCode.ANOMALY_HALT, ReasonCode.DRAWDOWN_BREAKER
 
 
 def _settings(trained_registry, cache_dir, tmp_path, **overrides):
@@ -119,3 +124,80 @@ def test_a_store_that_cannot_record_the_change_is_a_503_and_changes_nothing(
         assert reply.status_code == 503 and "not changed" in reply.json()["detail"]
         state = client.get("/v1/risk", headers=AUTH).json()["kill_switch"]
         assert state["engaged"] is False and state["read_at"] is None and state["error"]
+
+
+def _codes(decision: dict) -> set[str]:
+    return {reason.partition(":")[0] for reason in decision["reasons"]}
+
+
+def _wait_for(client, predicate, what: str) -> dict:
+    """The risk state once ``predicate`` holds on it; fails past one second."""
+    started = time.monotonic()
+    while not predicate(state := client.get("/v1/risk", headers=AUTH).json()):
+        assert time.monotonic() - started < 1.0, f"{what} did not reach the other worker within 1 s"
+        time.sleep(0.02)
+    return state
+
+
+def test_an_anomaly_latch_moved_on_one_worker_holds_on_every_worker_and_after_a_restart(
+    trained_registry, cache_dir, market, tmp_path
+):
+    """The hair-trigger worker latches S3; the other, whose own halt level is never reached,
+    holds the stored latch through its resume level and keeps trading the symbols never latched."""
+    hair_trigger = _settings(trained_registry, cache_dir, tmp_path, anomaly_halt=1e-9, anomaly_resume=1e-9)
+    holding = _settings(trained_registry, cache_dir, tmp_path, anomaly_halt=1.0, anomaly_resume=1e-9)
+    with serve(hair_trigger) as first, serve(holding) as second:
+        assert ANOMALY not in _codes(_decide(second, market, "before-the-latch"))
+        latched = _decide(first, market, "latches-s3")
+        assert ANOMALY in _codes(latched)
+        state = _wait_for(second, lambda s: "S3" in s["anomaly_latches"], "the latch")
+        latch = state["anomaly_latches"]["S3"]
+        assert (latch["halted"], latch["decision_id"]) == (True, latched["decision_id"])
+        assert ANOMALY in _codes(_decide(second, market, "held-on-the-other-worker"))
+        other = second.post(
+            "/v1/decisions", json=decision_body(market, request_id="other-symbol", symbol="S1"), headers=AUTH
+        ).json()
+        assert ANOMALY not in _codes(other), "one symbol's latch halts no other"
+
+    with serve(holding) as restarted:
+        assert restarted.get("/v1/risk", headers=AUTH).json()["anomaly_latches"]["S3"]["halted"] is True
+        assert ANOMALY in _codes(_decide(restarted, market, "held-after-a-restart"))
+
+
+def test_a_books_high_water_mark_is_shared_survives_a_restart_and_an_admin_resets_it(
+    trained_registry, cache_dir, market, tmp_path
+):
+    settings = _settings(trained_registry, cache_dir, tmp_path)
+
+    def decide(client, request_id: str, equity: float, book: str | None = "acct-1") -> dict:
+        portfolio = {"equity": equity, "positions": {}} | ({"book": book} if book else {})
+        body = decision_body(market, request_id=request_id, symbol="S3", portfolio=portfolio)
+        reply = client.post("/v1/decisions", json=body, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    with serve(settings) as first, serve(settings) as second:
+        assert DRAWDOWN not in _codes(decide(first, "at-the-peak", 100_000.0))
+        _wait_for(second, lambda s: "acct-1" in s["books"], "the mark")
+        # 25% below the peak the other worker saw, though this request names no peak itself
+        assert DRAWDOWN in _codes(decide(second, "in-drawdown", 75_000.0))
+        assert DRAWDOWN not in _codes(decide(second, "another-book", 75_000.0, book="acct-2"))
+        assert DRAWDOWN not in _codes(decide(second, "no-book", 75_000.0, book=None)), "no book, no mark"
+        book = _wait_for(first, lambda s: s["books"]["acct-1"]["equity"] == 75_000.0, "the equity")["books"]
+        assert book["acct-1"]["peak_equity"] == 100_000.0
+        assert book["acct-1"]["drawdown"] == pytest.approx(0.25)
+
+    with serve(settings) as restarted:
+        assert DRAWDOWN in _codes(decide(restarted, "after-a-restart", 75_000.0))
+        denied = restarted.post("/v1/risk/books/acct-1/reset", json={"reason": "withdrawal"}, headers=AUTH)
+        assert denied.status_code in (401, 403)
+        unknown = restarted.post("/v1/risk/books/nobody/reset", json={"reason": "x"}, headers=ADMIN)
+        assert unknown.status_code == 404, unknown.text
+        reset = restarted.post(
+            "/v1/risk/books/acct-1/reset", json={"reason": "withdrawal of 25k"}, headers=ADMIN
+        )
+        assert reset.status_code == 200, reset.text
+        mark = reset.json()["books"]["acct-1"]
+        assert (mark["peak_equity"], mark["generation"], mark["reset_by"]) == (75_000.0, 1, "alice")
+        assert DRAWDOWN not in _codes(decide(restarted, "after-the-reset", 75_000.0))
+        assert DRAWDOWN in _codes(decide(restarted, "below-the-new-mark", 55_000.0))

@@ -26,6 +26,13 @@ class AllocationConfig(dg.Config):
         default=False,
         description="Manual stop for this run: no trading at all (the shared switch, POST /v1/risk/kill-switch, stops every run).",
     )
+    book: str = Field(
+        default="default",
+        description=(
+            "The decision service's book whose equity mark (latest equity and high-water mark) "
+            "drives the drawdown breaker; a book no decision named yet means no drawdown."
+        ),
+    )
     publish: bool = Field(
         default=True,
         description=(
@@ -71,9 +78,14 @@ def portfolio_allocation(
     from nexus_assets.ml import registry
     from nexus_assets.ml.plots import figure_png, png_markdown, weights_bar
     from nexus_assets.ml.portfolio.book import allocate_book, book_limits
+    from nexus_assets.ml.portfolio.risk_gate import RiskState
     from nexus_assets.ml.registry.champions import load_champions
 
-    shared_switch = kill_switch.read()
+    shared = kill_switch.snapshot()
+    shared_switch = shared.kill_switch
+    mark = shared.marks.get(config.book)
+    equity, peak_equity = (mark.equity, mark.peak_equity) if mark else (1.0, 1.0)
+    latches = {symbol: RiskState(anomaly_halted=latch.halted) for symbol, latch in shared.latches.items()}
     if shared_switch.engaged:
         context.log.warning(
             f"kill switch engaged by {shared_switch.changed_by} at {shared_switch.changed_at}: "
@@ -89,7 +101,7 @@ def portfolio_allocation(
 
     with tempfile.TemporaryDirectory() as workdir:
         champions = load_champions(registry.configure(), Path(workdir))
-    limits, policy = book_limits(**config.model_dump(exclude={"publish", "kill_switch"}))
+    limits, policy = book_limits(**config.model_dump(exclude={"publish", "kill_switch", "book"}))
     book = allocate_book(
         champions,
         market_bars,
@@ -100,6 +112,9 @@ def portfolio_allocation(
         limits=limits,
         policy=policy,
         kill_switch=config.kill_switch or shared_switch.engaged,
+        latches=latches,
+        equity=equity,
+        peak_equity=peak_equity,
         sentiment=news_sentiment,
         reviews=strategy_reviews,
     )
@@ -114,6 +129,9 @@ def portfolio_allocation(
         "kill_switch": config.kill_switch or shared_switch.engaged,
         "kill_switch_changed_by": shared_switch.changed_by or "",
         "kill_switch_reason": shared_switch.reason or "",
+        "book": config.book,
+        "drawdown": 1.0 - equity / peak_equity,
+        "anomaly_halted_symbols": ",".join(sorted(s for s, latch in shared.latches.items() if latch.halted)),
         "model_versions": champions.versions,
         "weights": dg.MetadataValue.md(
             markdown_table(table.select("symbol", "target_weight", "action", "reason_codes"))

@@ -44,7 +44,8 @@ class AllocationOutcome:
     optimizer_status: str
     optimizer_reason: str | None
     expected_volatility: float
-    state: RiskState
+    states: dict[str, RiskState]
+    """Each decided symbol's anomaly latch after its decision."""
 
 
 def allocate(
@@ -53,7 +54,7 @@ def allocate(
     *,
     policy: PolicyConfig,
     limits: AllocationLimits,
-    state: RiskState,
+    latches: Mapping[str, RiskState] | None = None,
     equity: float = 1.0,
     peak_equity: float = 1.0,
     kill_switch: bool = False,
@@ -61,6 +62,8 @@ def allocate(
     current = np.array([v.current_weight for v in views], dtype=float)
     desired = current.copy()
     decisions: dict[str, Decision] = {}
+    latches = latches or {}
+    states: dict[str, RiskState] = {}
     for i, view in enumerate(views):
         if view.signal is None:
             continue
@@ -84,14 +87,14 @@ def allocate(
                 review_note=view.signal.get("review_note"),
             ),
             policy,
-            state,
+            latches.get(view.symbol, RiskState()),
         )
-        state = decision.state
+        states[view.symbol] = decision.state
         decisions[view.symbol] = decision
         desired[i] = decision.target_weight
     if kill_switch:
         return AllocationOutcome(
-            [v.symbol for v in views], current, desired, decisions, "halted", "kill switch", 0.0, state
+            [v.symbol for v in views], current, desired, decisions, "halted", "kill switch", 0.0, states
         )
     implied_returns = limits.risk_aversion * covariance @ desired
     result = WeightOptimizer(len(views), limits).solve(implied_returns, covariance, current)
@@ -103,5 +106,5 @@ def allocate(
         optimizer_status=result.status,
         optimizer_reason=result.reason,
         expected_volatility=result.expected_volatility,
-        state=state,
+        states=states,
     )

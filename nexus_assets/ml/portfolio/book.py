@@ -7,6 +7,7 @@ weights and prices the publisher needs, and the optimizer's outcome for the run'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,6 +70,9 @@ def allocate_book(
     limits: AllocationLimits,
     policy: PolicyConfig,
     kill_switch: bool = False,
+    latches: Mapping[str, RiskState] | None = None,
+    equity: float = 1.0,
+    peak_equity: float = 1.0,
     sentiment: pl.DataFrame | None = None,
     reviews: pl.DataFrame | None = None,
 ) -> Book:
@@ -80,7 +84,9 @@ def allocate_book(
         covariance,
         policy=policy,
         limits=limits,
-        state=RiskState(),
+        latches=latches,
+        equity=equity,
+        peak_equity=peak_equity,
         kill_switch=kill_switch,
     )
     as_of = str(market_bars["timestamp"].max())

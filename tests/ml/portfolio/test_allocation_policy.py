@@ -34,7 +34,7 @@ def _views(**signals) -> list[SymbolView]:
 
 def test_without_binding_limits_the_policy_weights_pass_through():
     views = _views(AAA={"side": "buy", "strength": 0.8}, BBB={"side": "sell", "strength": 0.5})
-    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE, state=RiskState())
+    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE)
     assert outcome.optimizer_status == "optimal"
     assert np.allclose(outcome.target_weights, outcome.desired_weights, atol=1e-5)
     assert outcome.desired_weights[0] > 0 > outcome.desired_weights[1]
@@ -51,7 +51,7 @@ def test_portfolio_limits_bind_in_the_optimizer():
     tight = AllocationLimits(
         max_weight=0.25, max_gross=0.5, max_net=0.5, min_net=0.0, max_turnover=None, target_volatility=0.05
     )
-    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=tight, state=RiskState())
+    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=tight)
     weights = outcome.target_weights
     assert np.abs(weights).sum() <= 0.5 + 1e-9
     assert (np.abs(weights) <= 0.25 + 1e-9).all()
@@ -60,9 +60,7 @@ def test_portfolio_limits_bind_in_the_optimizer():
 
 def test_kill_switch_keeps_the_book_as_it_is():
     views = _views(AAA={"side": "buy", "strength": 1.0})
-    outcome = allocate(
-        views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE, state=RiskState(), kill_switch=True
-    )
+    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE, kill_switch=True)
     assert outcome.optimizer_status == "halted"
     assert (outcome.target_weights == 0.0).all()
     assert ReasonCode.KILL_SWITCH in outcome.decisions["AAA"].reason_codes
@@ -75,6 +73,30 @@ def test_anomaly_blocks_new_positions(score):
         SymbolView("BBB", 0.001, 0.015, 0.1, 0.0, None),
         SymbolView("CCC", 0.001, 0.01, 0.1, 0.0, None),
     ]
-    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE, state=RiskState())
+    outcome = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE)
     assert outcome.decisions["AAA"].action is Action.HALT
     assert outcome.target_weights[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_each_symbol_has_its_own_latch():
+    """AAA's halt does not halt BBB, whose score alone is between the resume and halt levels;
+    a stored latch on BBB does (hysteresis), and each symbol's latch comes back as its own."""
+    views = [
+        SymbolView("AAA", 0.001, 0.02, 0.995, 0.0, {"side": "buy", "strength": 1.0}),
+        SymbolView("BBB", 0.001, 0.015, 0.96, 0.0, {"side": "buy", "strength": 1.0}),
+        SymbolView("CCC", 0.001, 0.01, 0.1, 0.0, None),
+    ]
+    fresh = allocate(views, COVARIANCE, policy=PolicyConfig(), limits=LOOSE)
+    assert fresh.decisions["AAA"].action is Action.HALT
+    assert fresh.decisions["BBB"].action is not Action.HALT
+    assert fresh.states == {"AAA": RiskState(anomaly_halted=True), "BBB": RiskState(anomaly_halted=False)}
+
+    latched = allocate(
+        views,
+        COVARIANCE,
+        policy=PolicyConfig(),
+        limits=LOOSE,
+        latches={"BBB": RiskState(anomaly_halted=True)},
+    )
+    assert latched.decisions["BBB"].action is Action.HALT
+    assert latched.states["BBB"] == RiskState(anomaly_halted=True)

@@ -16,8 +16,9 @@ from nexus_assets.ml.portfolio.risk_gate import RiskLimits, RiskState
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.model_views import model_views
 from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision
-from nexus_serving.decisions.policy_step import EngineConfig, RiskLatches
+from nexus_serving.decisions.policy_step import EngineConfig
 from nexus_serving.decisions.request_bars import InvalidInputError, prepare, request_bars
+from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.main import create_app
 from nexus_serving.model_store import load_into
 from nexus_serving.schemas import DecisionRequest, Portfolio
@@ -192,14 +193,14 @@ def test_an_atomic_failure_moves_no_risk_latch(services, market):
     """A pass's latch moves are stored only when the whole pass succeeds."""
     bundle = services.store.current
     hair_trigger = EngineConfig(policy=PolicyConfig(risk=RiskLimits(anomaly_halt=1e-9, anomaly_resume=1e-9)))
-    pipeline = dataclasses.replace(services.pipeline, engine=hair_trigger, latches=RiskLatches())
+    pipeline = dataclasses.replace(services.pipeline, engine=hair_trigger, risk=SharedRisk())
     broken = _with_signal(request(market, "latch-1", "S1"), strength=float("nan"))
     answers = pipeline.decide(
         [PendingDecision(request(market, "latch-0", "S0"), bundle), PendingDecision(broken, bundle)],
         atomic=True,
     )
     assert isinstance(answers[1], DecisionFailedError)
-    assert pipeline.latches.state("S0") == RiskState(anomaly_halted=False)
+    assert pipeline.risk.state("S0") == RiskState(anomaly_halted=False)
     (answer,) = pipeline.decide([PendingDecision(request(market, "latch-0", "S0"), bundle)])
     assert orjson.loads(answer)["action"] in ("halt", "reduce", "reject")
-    assert pipeline.latches.state("S0") == RiskState(anomaly_halted=True), "a pass that succeeds stores it"
+    assert pipeline.risk.state("S0") == RiskState(anomaly_halted=True), "a pass that succeeds stores it"
