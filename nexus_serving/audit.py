@@ -51,6 +51,9 @@ __all__ = ["AuditLog", "AuditRecord", "AuditUnavailableError", "AuditWriteError"
 
 logger = logging.getLogger(__name__)
 
+KNOWN_WINDOWS = 16_384
+"""Bar windows a writer remembers as stored (about 1.5 MB): one forgotten is stored again, a no-op."""
+
 IDLE_WAIT_S = 0.25
 """How long an idle writer sleeps before looking at whether the log is closing."""
 DROP_LOG_INTERVAL_S = 10.0
@@ -90,6 +93,9 @@ class AuditLog:
         self._close_timeout_s = close_timeout_s
         self._max_backoff_s = max_backoff_s
         self._in_hand = 0
+        self._windows: dict[bytes, None] = {}
+        """Bar windows this writer has stored or spooled, oldest first (``KNOWN_WINDOWS`` at most):
+        a row on one of them carries its address only."""
         self._closing = threading.Event()
         self._close_deadline = float("inf")
         self._last_drop_log = -DROP_LOG_INTERVAL_S
@@ -195,10 +201,15 @@ class AuditLog:
     def _write(self, batch: Sequence[AuditRecord]) -> None:
         """Store or spool the batch, then settle each record's future with what became of it."""
         records, rows = [], []
+        carried: dict[bytes, None] = {}
         for record in batch:
+            window = record.window
+            carry = bool(window) and window not in self._windows and window not in carried
             try:
-                rows.append(to_row(record))
+                rows.append(to_row(record, with_window=carry))
                 records.append(record)
+                if carry:
+                    carried[window] = None
             except Exception as exc:  # a record that cannot be serialised must not block the others
                 self._metrics.audit_dropped.inc()
                 logger.error("decision audit record %s dropped: %s", record.response.decision_id, exc)
@@ -209,11 +220,18 @@ class AuditLog:
             with self._bytes_lock:
                 self._bytes -= sum(record.size for record in batch)
             self._in_hand = 0
+        if committed is not None:
+            self._known(carried)
         for record in records:
             if committed is None:
                 record.stored.set_exception(AuditWriteError("the decision could not be stored; retry"))
             else:
                 record.stored.set_result(committed.taken.get(record.response.decision_id))
+
+    def _known(self, windows: dict[bytes, None]) -> None:
+        self._windows.update(windows)
+        while len(self._windows) > KNOWN_WINDOWS:
+            del self._windows[next(iter(self._windows))]
 
     def _to_store(self, rows: list[AuditRow]) -> Committed | None:
         """Commit to the store, retrying; past ``spill_after_s`` (with a spool) the rows go to the

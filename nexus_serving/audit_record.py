@@ -16,6 +16,7 @@ from nexus_assets.risk_store import RiskMove
 from nexus_serving.audit_sinks import AuditRow, Holder
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 
+_BARS = {"bars"}
 UNKNOWN_REQUEST_BYTES = 16_000
 """Size counted for a record that holds a parsed request instead of its bytes (~120 bars)."""
 UNKNOWN_RESPONSE_BYTES = 2_000
@@ -77,6 +78,11 @@ class AuditRecord:
     """The request's fingerprint (``idempotency.request_fingerprint``), kept with its claim on the id."""
     risk: RiskMove | None = None
     """What the decision changes in the shared risk state: stored in its audit row's transaction."""
+    window: bytes = b""
+    """The content address of the request's bars (``RequestBars.window_digest``); empty: the
+    stored request keeps its bars."""
+    request_rest: bytes | None = None
+    """The request without its bars, as JSON: what the audit row stores beside the window's address."""
     stored: Future[Holder | None] = field(default_factory=uncancellable_future, compare=False)
     """Settled by the writer: None once the decision is durable, the ``Holder`` when another
     decision holds its request id (this one is then not stored), or ``AuditWriteError``."""
@@ -92,12 +98,20 @@ class AuditRecord:
         response_json: bytes | None = None,
         fingerprint: bytes = b"",
         risk: RiskMove | None = None,
+        window: bytes = b"",
     ) -> AuditRecord:
-        """The record of ``request``, holding its received bytes instead of it when there are any."""
+        """The record of ``request``, holding its received bytes instead of it when there are any,
+        and, with a ``window``, the rest of the request without its bars (a few microseconds)."""
         held = request if request_json is None else request_json
-        return cls(
-            request.signal.symbol, response, features_hash, latency_ms, held, response_json, fingerprint, risk
+        rest = (
+            request.__pydantic_serializer__.to_json(request, exclude=_BARS, exclude_unset=True)
+            if window
+            else None
         )
+        return cls(
+            request.signal.symbol, response, features_hash, latency_ms, held, response_json, fingerprint, risk,
+            window, rest,
+        )  # fmt: skip
 
     @property
     def size(self) -> int:
@@ -107,14 +121,20 @@ class AuditRecord:
         return request + response + RECORD_OVERHEAD_BYTES
 
 
-def to_row(record: AuditRecord) -> AuditRow:
+def to_row(record: AuditRecord, with_window: bool = True) -> AuditRow:
     """The record as stored; JSON bytes already in hand are reused, so the writer rarely serialises.
 
     Serialising 120 bars takes hundreds of microseconds of GIL-holding CPU that the request
-    threads would otherwise wait for.
+    threads would otherwise wait for. With a window address, the row holds the request without
+    its bars, and the bars themselves only ``with_window`` (the writer has not stored them yet).
     """
     response = record.response
-    if isinstance(record.request, bytes):
+    window_json: str | None = None
+    if record.window and record.request_rest is not None:
+        request_json = record.request_rest.decode()
+        if with_window:
+            window_json = _bars_json(record.request)
+    elif isinstance(record.request, bytes):
         request_json = record.request.decode()
     else:  # only the fields the caller sent, so the stored request reads like the one received
         request_json = orjson.dumps(record.request.model_dump(mode="json", exclude_unset=True)).decode()
@@ -135,4 +155,13 @@ def to_row(record: AuditRecord) -> AuditRow:
         response_json,
         record.fingerprint.hex(),
         record.risk,
+        record.window.hex(),
+        window_json,
     )
+
+
+def _bars_json(request: bytes | DecisionRequest) -> str:
+    """The request's ``bars`` as received (from its bytes), or as parsed."""
+    if isinstance(request, bytes):
+        return orjson.dumps(orjson.loads(request)["bars"]).decode()
+    return request.bars.__pydantic_serializer__.to_json(request.bars, exclude_unset=True).decode()

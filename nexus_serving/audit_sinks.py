@@ -53,15 +53,24 @@ from nexus_assets.risk_store import (
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
 REQUEST_TABLE = "decision_request"
-AuditRow = tuple[str, str, datetime, str, str, str, str, float, str, str, str, RiskMove | None]
+AuditRow = tuple[
+    str, str, datetime, str, str, str, str, float, str, str, str, RiskMove | None, str, str | None
+]
 """decision_id, request_id, decided_at, symbol, action, model_versions, features_hash,
 latency_ms, request, response (the three JSON values already serialised), the request's
 fingerprint in hex (``""`` for a row spooled before fingerprints were kept: it claims nothing),
-and what the decision changes in the shared risk state (stored in the same transaction)."""
+what the decision changes in the shared risk state (stored in the same transaction), the
+address of its bar window in hex (``""``: ``request`` holds its bars) and the window's bars as
+JSON when this row is the first of its writer to carry them (else None: stored already)."""
 AUDIT_COLUMNS = 10
 """The leading fields of a row that are the audit table's columns."""
 FINGERPRINT = 10
 RISK_MOVE = 11
+WINDOW = 12
+WINDOW_BARS = 13
+WINDOW_TABLE = "decision_bar_window"
+REQUEST_VIEW = "decision_audit_request"
+"""Each audit row's request whole again: its stored fields with its window's bars put back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +150,29 @@ def rejected_json(row: AuditRow) -> str:
     """The row as JSON in escaped ASCII: every database stores it, whatever characters it holds."""
     values = [value.isoformat() if isinstance(value, datetime) else value for value in row[:RISK_MOVE]]
     move = row[RISK_MOVE]
-    return json.dumps([*values, move and move.as_list()], ensure_ascii=True)
+    return json.dumps([*values, move and move.as_list(), *row[WINDOW:]], ensure_ascii=True)
 
 
 def _escaped(text: str) -> str:
     """``text`` in escaped ASCII (no U+0000, no lone surrogate): storable by every database."""
     return text.encode("unicode_escape").decode("ascii")
+
+
+COLUMNS = (
+    "decision_id, request_id, decided_at, symbol, action, model_versions, features_hash, latency_ms, "
+    "request, response, bars_window"
+)
+
+
+def _add_window_column(conn: sqlite3.Connection) -> None:
+    """Give an audit file made before bar windows were kept its ``bars_window`` column."""
+    if any(column[1] == "bars_window" for column in conn.execute(f"PRAGMA table_info({TABLE})")):
+        return
+    try:
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN bars_window TEXT")
+    except sqlite3.OperationalError as exc:  # another worker added it meanwhile
+        if "duplicate column" not in str(exc):
+            raise
 
 
 class _ReconnectingSink:
@@ -216,10 +242,15 @@ class SqliteSink(_ReconnectingSink):
             features_hash TEXT NOT NULL,
             latency_ms REAL NOT NULL,
             request TEXT NOT NULL,
-            response TEXT NOT NULL
+            response TEXT NOT NULL,
+            bars_window TEXT
         )""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+        f"""CREATE TABLE IF NOT EXISTS {WINDOW_TABLE} (
+            window_hash TEXT PRIMARY KEY,
+            bars TEXT NOT NULL
+        )""",
         f"""CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
             decision_id TEXT PRIMARY KEY,
             rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
@@ -233,7 +264,13 @@ class SqliteSink(_ReconnectingSink):
         ) WITHOUT ROWID""",
         *SQLITE_DDL,
     )
-    _INSERT = f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    _VIEW = (
+        f"CREATE VIEW IF NOT EXISTS {REQUEST_VIEW} AS SELECT a.decision_id, a.request_id, a.decided_at, "
+        "CASE WHEN a.bars_window IS NULL THEN a.request ELSE json_set(a.request, '$.bars', json(w.bars)) END "
+        f"AS request FROM {TABLE} a LEFT JOIN {WINDOW_TABLE} w ON w.window_hash = a.bars_window"
+    )
+    _INSERT = f"INSERT OR IGNORE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    _WINDOW = f"INSERT OR IGNORE INTO {WINDOW_TABLE} VALUES (?, ?)"
     _CLAIM = f"INSERT OR IGNORE INTO {REQUEST_TABLE} VALUES (?, ?, ?)"
     _HOLDER = (
         f"SELECT r.decision_id, r.fingerprint, a.response FROM {REQUEST_TABLE} r "
@@ -265,6 +302,8 @@ class SqliteSink(_ReconnectingSink):
             with conn:
                 for statement in self._DDL:
                     conn.execute(statement)
+                _add_window_column(conn)
+                conn.execute(self._VIEW)
         except BaseException:
             conn.close()
             raise
@@ -280,6 +319,9 @@ class SqliteSink(_ReconnectingSink):
         taken: dict[str, Holder] = {}
         moved: list[Moved] = []
         with self._write_turn(), conn:
+            conn.executemany(
+                self._WINDOW, [(row[WINDOW], row[WINDOW_BARS]) for row in rows if row[WINDOW_BARS]]
+            )
             for row in rows:
                 decision_id, request_id, fingerprint = row[0], row[1], row[FINGERPRINT]
                 if (
@@ -291,7 +333,10 @@ class SqliteSink(_ReconnectingSink):
                         taken[decision_id] = holder
                         continue
                 decided_at = row[2].isoformat()
-                conn.execute(self._INSERT, (decision_id, request_id, decided_at, *row[3:AUDIT_COLUMNS]))
+                conn.execute(
+                    self._INSERT,
+                    (decision_id, request_id, decided_at, *row[3:AUDIT_COLUMNS], row[WINDOW] or None),
+                )
                 if (move := row[RISK_MOVE]) is not None:
                     moved.append((decision_id, decided_at, move))
             if moved:
@@ -385,8 +430,16 @@ class PostgresSink(_ReconnectingSink):
             request JSONB NOT NULL,
             response JSONB NOT NULL
         )""",
+        f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS bars_window TEXT",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
+        f"""CREATE TABLE IF NOT EXISTS {WINDOW_TABLE} (
+            window_hash TEXT PRIMARY KEY,
+            bars JSONB NOT NULL
+        )""",
+        f"CREATE OR REPLACE VIEW {REQUEST_VIEW} AS SELECT a.decision_id, a.request_id, a.decided_at, "
+        "CASE WHEN a.bars_window IS NULL THEN a.request ELSE a.request || jsonb_build_object('bars', w.bars) "
+        f"END AS request FROM {TABLE} a LEFT JOIN {WINDOW_TABLE} w ON w.window_hash = a.bars_window",
         f"""CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
             decision_id TEXT PRIMARY KEY,
             rejected_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -401,9 +454,10 @@ class PostgresSink(_ReconnectingSink):
         *POSTGRES_DDL,
     )
     _INSERT = (
-        f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb) "
+        f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb, %s) "
         "ON CONFLICT (decision_id) DO NOTHING"
     )
+    _WINDOW = f"INSERT INTO {WINDOW_TABLE} VALUES (%s, %s::jsonb) ON CONFLICT (window_hash) DO NOTHING"
     _CLAIM = (
         f"INSERT INTO {REQUEST_TABLE} (request_id, fingerprint, decision_id) "
         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) "
@@ -444,6 +498,9 @@ class PostgresSink(_ReconnectingSink):
         lock them in the same order: no deadlock); then the rows that won, or all of them."""
         claims = sorted((row[1], row[FINGERPRINT], row[0]) for row in rows if row[FINGERPRINT])
         with conn.transaction(), conn.cursor() as cursor:
+            windows = [(row[WINDOW], row[WINDOW_BARS]) for row in rows if row[WINDOW_BARS]]
+            if windows:
+                cursor.executemany(self._WINDOW, windows)
             cursor.execute(
                 self._CLAIM, [list(column) for column in zip(*claims, strict=True)] or [[], [], []]
             )
@@ -454,7 +511,9 @@ class PostgresSink(_ReconnectingSink):
             else:  # a row that lost stays out, unless the holder is itself (a retried commit)
                 stored = [row for row in rows if not row[FINGERPRINT] or row[0] in won]
             if stored:
-                cursor.executemany(self._INSERT, [row[:AUDIT_COLUMNS] for row in stored])
+                cursor.executemany(
+                    self._INSERT, [(*row[:AUDIT_COLUMNS], row[WINDOW] or None) for row in stored]
+                )
             moved = [(row[0], row[2], row[RISK_MOVE]) for row in stored if row[RISK_MOVE] is not None]
             if moved:
                 cursor.executemany(POSTGRES_LATCH_UPSERT, latch_rows(moved))

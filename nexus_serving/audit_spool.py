@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from nexus_assets.risk_store import RiskMove
-from nexus_serving.audit_sinks import RISK_MOVE, AuditRow, AuditSink
+from nexus_serving.audit_sinks import RISK_MOVE, WINDOW, AuditRow, AuditSink
 from nexus_serving.processes import alive
 
 logger = logging.getLogger(__name__)
@@ -44,12 +44,18 @@ class SpoolError(OSError):
 
 def encode_row(row: AuditRow) -> bytes:
     move = row[RISK_MOVE]
-    return orjson.dumps([*row[:2], row[2].isoformat(), *row[3:RISK_MOVE], move and move.as_list()]) + b"\n"
+    return (
+        orjson.dumps(
+            [*row[:2], row[2].isoformat(), *row[3:RISK_MOVE], move and move.as_list(), *row[WINDOW:]]
+        )
+        + b"\n"
+    )
 
 
 def decode_row(line: bytes) -> AuditRow:
     """A spooled row; one spooled before fingerprints were kept gets ``""`` (it claims no id),
-    one spooled before risk moves were kept moves nothing."""
+    one spooled before risk moves were kept moves nothing, one spooled before bar windows were
+    kept holds its bars in its request."""
     values = orjson.loads(line)
     fingerprint = values[10] if len(values) > 10 else ""
     move = values[11] if len(values) > 11 else None
@@ -61,6 +67,8 @@ def decode_row(line: bytes) -> AuditRow:
         *values[8:10],
         fingerprint,
         None if move is None else RiskMove.of_list(move),
+        values[12] if len(values) > 12 else "",
+        values[13] if len(values) > 13 else None,
     )
 
 

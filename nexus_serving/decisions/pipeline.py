@@ -61,8 +61,9 @@ Answer = bytes | Future[bytes] | RequestError
 """A request's answer: its JSON, a future of it (a new decision until it is durable), or an error."""
 Fresh = tuple[int, RequestBars, bytes]
 """A request to decide: its index, its checked bars, its fingerprint."""
-Made = tuple[int, Outcome, bytes, bytes]
-"""A decision made but not yet stored: its index, outcome, encoded response, fingerprint."""
+Made = tuple[int, Outcome, bytes, bytes, bytes]
+"""A decision made but not yet stored: its index, outcome, encoded response, fingerprint and
+the address of its bar window."""
 
 
 def _failed(request: DecisionRequest) -> DecisionFailedError:
@@ -143,9 +144,9 @@ class DecisionPipeline:
         made: list[Made] = []
         if fresh and not (atomic and _any_error(results)):
             made = self._made(pending, fresh, views, now, results, atomic)
-        for index, outcome, encoded, fingerprint in made:
+        for index, outcome, encoded, fingerprint, window in made:
             try:
-                results[index] = self._stored(pending[index], outcome, encoded, fingerprint)
+                results[index] = self._stored(pending[index], outcome, encoded, fingerprint, window)
             except Exception:
                 results[index] = _failed(pending[index].request)
         for index, earlier in repeats:
@@ -188,21 +189,25 @@ class DecisionPipeline:
                     continue
                 if outcome.move is not None:
                     risk.stage(outcome.move, now)
-                made.append((index, outcome, encoded, fingerprint))
+                window = bars.window_digest() if self.audit is not None else b""
+                made.append((index, outcome, encoded, fingerprint, window))
             if atomic and _any_error(results):
                 return []
             risk.commit()
         return made
 
-    def _stored(self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes) -> Answer:
+    def _stored(
+        self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes, window: bytes
+    ) -> Answer:
         """Audit the decision; its answer once durable, or the decision that holds its id."""
         request, response = item.request, outcome.response
         if self.audit is None:
             return self._kept(request.request_id, fingerprint, encoded, response.action)
         latency_ms = (time.perf_counter() - item.received) * 1000.0
         record = AuditRecord.of(
-            request, response, outcome.features_hash, latency_ms, item.raw, encoded, fingerprint, outcome.move
-        )
+            request, response, outcome.features_hash, latency_ms, item.raw, encoded, fingerprint,
+            outcome.move, window,
+        )  # fmt: skip
         answer: Future[bytes] = uncancellable_future()
         self.audit.record(record).add_done_callback(
             lambda stored: self._settle(

@@ -6,6 +6,7 @@ The same rules as every stored bar table (``validate_bar_columns``); a violation
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +52,16 @@ class RequestBars:
     @property
     def height(self) -> int:
         return int(self.columns["timestamp"].shape[0])
+
+    def window_digest(self) -> bytes:
+        """The content address of these bars in the audit store (``decision_bar_window``): every
+        decision on one symbol and bar window shares one stored copy. Hashed as the checked
+        columns, so the same bars written in another time zone are the same window."""
+        # A symbol holds no NUL and every column has ``height`` fixed-width entries.
+        digest = hashlib.blake2b(f"{self.symbol}\0{self.height}".encode(), digest_size=16)
+        for name in BAR_COLUMN_NAMES:
+            digest.update(self.columns[name])
+        return digest.digest()
 
 
 def request_bars(request: DecisionRequest) -> RequestBars:

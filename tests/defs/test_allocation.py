@@ -185,7 +185,7 @@ def _serve_decisions(store: str, moves: list[RiskMove]) -> None:
         sink.commit(
             [
                 (f"d-{move.symbol}-{move.equity}", f"r-{move.symbol}-{move.equity}", datetime.now(UTC),
-                 move.symbol, "execute", "{}", "h", 1.0, "{}", "{}", "", move)
+                 move.symbol, "execute", "{}", "h", 1.0, "{}", "{}", "", move, "", None)
                 for move in moves
             ]
         )  # fmt: skip

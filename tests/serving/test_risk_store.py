@@ -17,7 +17,7 @@ from audit_support import PG_URL
 from psycopg import sql
 
 from nexus_assets.risk_store import RiskMove, RiskStore
-from nexus_serving.audit_sinks import AuditSink, open_sink, rejected_json
+from nexus_serving.audit_sinks import RISK_MOVE, WINDOW, AuditSink, open_sink, rejected_json
 from nexus_serving.audit_spool import decode_row, encode_row
 
 START = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def stores(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[AuditSink
 def _row(index: int, move: RiskMove | None, request_id: str | None = None) -> tuple:
     return (
         f"decision-{index}", request_id or f"request-{index}", START + timedelta(seconds=index),
-        "S0", "execute", "{}", "hash", 1.0, "{}", "{}", f"{index:032x}", move,
+        "S0", "execute", "{}", "hash", 1.0, "{}", "{}", f"{index:032x}", move, "", None,
     )  # fmt: skip
 
 
@@ -99,10 +99,12 @@ def test_a_reset_starts_a_new_generation_that_stale_moves_cannot_raise(stores):
 def test_a_spooled_row_keeps_its_move_and_an_old_one_moves_nothing():
     row = _row(0, RiskMove("S0", True, 0.995, "acct", 1.0, 2.0, 3))
     assert decode_row(encode_row(row)) == row
-    old = encode_row(_row(1, None)).replace(b",null]", b"]")  # spooled before moves were kept
-    assert decode_row(old)[-1] is None
+    with_window = (*row[:WINDOW], "ab" * 16, '{"close":[1.0]}')
+    assert decode_row(encode_row(with_window)) == with_window, "a spooled row keeps its bar window"
+    old = encode_row(_row(1, None)).replace(b',null,"",null]', b"]")  # spooled before moves were kept
+    assert decode_row(old)[RISK_MOVE:] == (None, "", None)
 
 
 def test_a_refused_row_keeps_its_move_readable():
     move = RiskMove("S0", True, 0.995, "acct", 1.0, 2.0, 3)
-    assert json.loads(rejected_json(_row(0, move)))[-1] == move.as_list()
+    assert json.loads(rejected_json(_row(0, move)))[RISK_MOVE] == move.as_list()

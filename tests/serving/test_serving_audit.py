@@ -23,7 +23,16 @@ from nexus_serving.metrics import ServiceMetrics
 def _rows(path: Path) -> dict[str, dict]:
     with sqlite3.connect(path) as conn:
         conn.row_factory = sqlite3.Row
-        return {row["decision_id"]: dict(row) for row in conn.execute("SELECT * FROM decision_audit")}
+        query = (
+            "SELECT a.*, v.request AS whole_request FROM decision_audit a "
+            "JOIN decision_audit_request v USING (decision_id)"
+        )
+        return {row["decision_id"]: dict(row) for row in conn.execute(query)}
+
+
+def _windows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM decision_bar_window").fetchone()[0]
 
 
 def _metric(client, name: str) -> float:
@@ -65,11 +74,15 @@ def test_every_new_decision_is_audited_over_http(trained_registry, cache_dir, ma
         assert row["symbol"] == body["signal"]["symbol"]
         assert row["action"] == answer["action"]
         assert orjson.loads(row["model_versions"]) == answer["model_versions"]
-        assert orjson.loads(row["request"]) == body
+        assert orjson.loads(row["whole_request"]) == body, "the request is whole again, bars and all"
+        assert orjson.loads(row["request"]) == {k: v for k, v in body.items() if k != "bars"}
         assert orjson.loads(row["response"]) == answer
         assert row["latency_ms"] > 0
         assert len(row["features_hash"]) == 64
         assert row["decided_at"].replace("+00:00", "Z") == answer["decided_at"]
+    windows = {answer["request_id"]: rows[d]["bars_window"] for d, (_, answer) in sent.items()}
+    assert windows["audit-1"] == windows["audit-2"], "the same bars are stored once"
+    assert len(set(windows.values())) == _windows(path) == 4
     hashes = {answer["request_id"]: rows[d]["features_hash"] for d, (_, answer) in sent.items()}
     assert hashes["audit-1"] == hashes["audit-2"]  # same inputs, same hash
     assert len({hashes["audit-1"], hashes["audit-3"], hashes["audit-b0"], hashes["audit-b1"]}) == 4

@@ -51,8 +51,9 @@ def test_decisions_are_audited_in_postgres(trained_registry, cache_dir, market, 
         client.post("/v1/decisions", json=bodies[0], headers=AUTH)  # a replay, not audited again
     rows = _query(
         schema,
-        "SELECT decision_id, request_id, symbol, action, model_versions, features_hash, latency_ms, "
-        "request, response, decided_at FROM decision_audit ORDER BY request_id",
+        "SELECT a.decision_id, a.request_id, symbol, action, model_versions, features_hash, latency_ms, "
+        "v.request, response, a.decided_at FROM decision_audit a JOIN decision_audit_request v "
+        "USING (decision_id) ORDER BY a.request_id",
     )
     assert len(rows) == 3
     for row, body, answer in zip(rows, bodies, answers, strict=True):
@@ -66,7 +67,7 @@ def test_decisions_are_audited_in_postgres(trained_registry, cache_dir, market, 
         assert versions == answer["model_versions"]
         assert len(features_hash) == 64
         assert latency > 0
-        assert request == body  # JSONB, compared as parsed JSON
+        assert request == body  # whole again from its bar window; JSONB, compared as parsed JSON
         assert response == answer
         assert at.isoformat().replace("+00:00", "Z") == answer["decided_at"]
     indexes = {
@@ -74,6 +75,8 @@ def test_decisions_are_audited_in_postgres(trained_registry, cache_dir, market, 
         for (name,) in _query(schema, "SELECT indexname FROM pg_indexes WHERE tablename = 'decision_audit'")
     }
     assert {"decision_audit_request_id", "decision_audit_decided_at"} <= indexes
+    (windows,) = _query(schema, "SELECT count(*) FROM decision_bar_window")
+    assert windows == (3,), "one window per symbol and bar stretch"
 
 
 def test_search_path_from_the_url_and_many_rows_at_shutdown(market, schema):
@@ -161,7 +164,7 @@ def test_rows_postgres_refuses_go_to_the_rejected_table_and_the_others_keep_flow
     for decision_id, reason, row_json in rejected:
         assert reason, "the database's reason is kept"
         kept = json.loads(row_json)
-        assert kept[0] == decision_id and len(kept) == 12, "the whole row is kept, readable"
+        assert kept[0] == decision_id and len(kept) == 14, "the whole row is kept, readable"
         assert "\\u0000" in row_json and "\x00" not in row_json, "escaped, never a raw U+0000"
     assert metrics.registry.get_sample_value("nexus_audit_rejected_total") == 2
     assert metrics.registry.get_sample_value("nexus_audit_dropped_total") == 0
