@@ -290,9 +290,9 @@ class SqliteSink(_ReconnectingSink):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10.0)
         try:
-            # A row holds a whole request (~15 KB of bars): 16 KB pages store it in about one
-            # page instead of a chain of four overflow pages, which halves the writer's CPU.
-            # Takes effect when the file is created; an existing file keeps its page size.
+            # Small pages (rows are ~1 KB, bars are stored once per window): a commit writes
+            # each page it touched to the WAL whole. Takes effect when the file is created; an
+            # existing file keeps its page size (``VACUUM`` after ``PRAGMA page_size`` changes it).
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")

@@ -94,7 +94,7 @@ def test_default_store_is_sqlite_under_nexus_home(trained_registry, cache_dir, m
         decision_id = client.post("/v1/decisions", json=body, headers=AUTH).json()["decision_id"]
     database = isolated_state / "serving" / "audit.db"
     assert set(_rows(database)) == {decision_id}
-    with closing(sqlite3.connect(database)) as conn:  # a request's row fits about one page
+    with closing(sqlite3.connect(database)) as conn:  # small pages: a commit writes whole pages
         assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
 
 
