@@ -226,5 +226,7 @@ def test_postgres_unreachable_for_a_minute_under_load_loses_and_repeats_nothing(
     stored = dict(_query(schema, "SELECT request_id, decision_id FROM decision_audit"))
     assert set(statuses) == {200}, "the outage is invisible to clients"
     assert stored == answered, "every acknowledged decision once, none lost"
+    whole = _query(schema, "SELECT count(*) FROM decision_audit_request WHERE request -> 'bars' IS NOT NULL")
+    assert whole == [(len(answered),)], "the spool forwarded each bar window with the rows on it"
     assert during > 100
     print(f"\nPostgreSQL cut 60 s under load: {len(answered)} decisions, {during} by the end of the outage")
