@@ -317,7 +317,15 @@ var servingEnv = [
     name: 'NEXUS_WORKERS'
     value: '2'
   }
+  {
+    // The audit spool (decisions kept while PostgreSQL is unreachable) on the replica's own
+    // volume: it outlives a killed or restarted container, and the next start forwards it.
+    name: 'NEXUS_AUDIT_SPOOL_DIR'
+    value: auditSpoolPath
+  }
 ]
+
+var auditSpoolPath = '/var/lib/nexus/audit-spool'
 
 var mlflowEnv = [
   {
@@ -465,6 +473,20 @@ module serving 'modules/container-app.bicep' = if (deployApps) {
     cpu: '2'
     memory: '4Gi'
     env: concat(commonEnv, servingEnv)
+    // EmptyDir lives as long as the replica, across container restarts; per replica, because
+    // spool claims are told apart by pid, which replicas do not share.
+    volumes: [
+      {
+        name: 'audit-spool'
+        storageType: 'EmptyDir'
+      }
+    ]
+    volumeMounts: [
+      {
+        volumeName: 'audit-spool'
+        mountPath: auditSpoolPath
+      }
+    ]
     keyVaultSecrets: servingSecrets
     keyVaultUri: keyVault.outputs.uri
     ingressEnabled: true

@@ -73,6 +73,12 @@ param scaleRules array = []
 ])
 param revisionsMode string = 'Single'
 
+@description('Volumes of a replica (name, storageType), mounted by volumeMounts.')
+param volumes array = []
+
+@description('Where the container mounts them (volumeName, mountPath).')
+param volumeMounts array = []
+
 @description('Extra app-level secrets as Key Vault references: app secret name -> Key Vault secret name.')
 param extraKeyVaultSecrets object = {}
 
@@ -153,8 +159,10 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             memory: memory
           }
           probes: probes
+          volumeMounts: volumeMounts
         }
       ]
+      volumes: volumes
       scale: {
         minReplicas: minReplicas
         maxReplicas: maxReplicas

@@ -402,6 +402,18 @@ def test_serving_app_size_port_ingress_scale_and_probes() -> None:
     assert "targetPort: targetPort" in app and "allowInsecure: allowInsecure" in app
 
 
+def test_the_audit_spool_is_on_a_volume_of_the_replica_that_outlives_its_container() -> None:
+    body = module_calls()["serving"]["body"]
+    volumes = block_after(body, r"^\s*volumes:\s*")
+    mounts = block_after(body, r"^\s*volumeMounts:\s*")
+    assert re.search(r"name: 'audit-spool'\s*storageType: 'EmptyDir'", volumes)
+    assert re.search(r"volumeName: 'audit-spool'\s*mountPath: auditSpoolPath", mounts)
+    assert re.search(r"name: 'NEXUS_AUDIT_SPOOL_DIR'\s*value: auditSpoolPath", variable("servingEnv"))
+    assert variable("auditSpoolPath").startswith("'/")
+    app = source(INFRA / "modules" / "container-app.bicep")
+    assert "volumeMounts: volumeMounts" in app and "volumes: volumes" in app
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_serving_scales_between_zero_and_three(env: str) -> None:
     values = param_file_values(env)
