@@ -15,8 +15,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_serving import audit_sinks
-from nexus_serving.audit_sinks import AuditRow, SqliteSink
+from nexus_serving.audit import sinks
+from nexus_serving.audit.sinks import AuditRow, SqliteSink
 
 REQUEST = (
     '{"request_id":"x","signal":{"signal_id":"s","strategy_id":"st","symbol":"S1","side":"buy",'
@@ -40,7 +40,7 @@ def row() -> AuditRow:
 
 def measure(page_size: int, batch: int, commits: int, folder: Path) -> float:
     """Median seconds of one commit of ``batch`` rows into a file of ``page_size`` pages."""
-    audit_sinks.PAGE_SIZE = page_size
+    sinks.PAGE_SIZE = page_size
     sink = SqliteSink(folder / f"audit-{page_size}-{batch}.db")
     try:
         for _ in range(50):  # the file, its tables and a few pages of each index

@@ -22,7 +22,6 @@ from nexus_serving.decisions.idempotency import ResponseStore
 from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
 from nexus_serving.decisions.policy_step import EngineConfig
-from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.loop_watchdog import LoopWatchdog, end_stalled_worker
 from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics, forget_dead_workers
 from nexus_serving.model_store import ModelBundle, ModelStore, load_into
@@ -30,7 +29,8 @@ from nexus_serving.model_watcher import ChampionWatcher
 from nexus_serving.news_context import NewsReader
 from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
-from nexus_serving.risk_watch import RiskWatch
+from nexus_serving.risk.held import SharedRisk
+from nexus_serving.risk.watch import RiskWatch
 from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models, risk
 from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services

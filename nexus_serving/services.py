@@ -10,7 +10,7 @@ from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import Answer, DecisionPipeline, PendingDecision
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelStore
-from nexus_serving.risk_watch import RiskWatch
+from nexus_serving.risk.watch import RiskWatch
 from nexus_serving.settings import Settings
 from nexus_serving.stored_asset import StoredAsset
 

@@ -24,17 +24,17 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from nexus_serving.audit import AuditLog, AuditRecord, AuditUnavailableError
-from nexus_serving.audit_record import uncancellable_future
-from nexus_serving.audit_sinks import Holder
+from nexus_serving.audit.record import uncancellable_future
+from nexus_serving.audit.sinks import Holder
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
 from nexus_serving.decisions.policy_step import EngineConfig, Outcome, decide_with_view
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars, prepare, request_bars
-from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.news_context import NewsReader
-from nexus_serving.risk_watch import RiskWatch
+from nexus_serving.risk.held import SharedRisk
+from nexus_serving.risk.watch import RiskWatch
 from nexus_serving.schemas import DecisionRequest
 
 logger = logging.getLogger(__name__)

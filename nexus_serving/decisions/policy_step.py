@@ -1,7 +1,7 @@
 """From what the models say about a request to the policy's decision and the v1 response.
 
 ``policy.decide`` is the one policy of the backtest, the allocation and serving; here it is fed
-the request's portfolio, the news inputs and the shared risk state (``shared_risk``).
+the request's portfolio, the news inputs and the shared risk state (``risk.held``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from nexus_assets.ml.portfolio.risk_gate import ReasonCode
 from nexus_assets.risk_store import RiskMove
 from nexus_serving.decisions.model_views import ModelView
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
-from nexus_serving.decisions.shared_risk import RiskPass
 from nexus_serving.model_store import ModelBundle, ModelInfo
 from nexus_serving.news_context import NO_NEWS, NewsInputs
+from nexus_serving.risk.held import RiskPass
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 
 

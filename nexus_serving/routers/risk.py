@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from nexus_assets.risk_store import EquityMark
 from nexus_serving import error_responses
 from nexus_serving.deps import AdminDep, ServicesDep, TokenDep
-from nexus_serving.risk_schemas import (
+from nexus_serving.risk.schemas import (
     KillSwitchChange,
     KillSwitchStatus,
     LatchStatus,
@@ -17,7 +17,7 @@ from nexus_serving.risk_schemas import (
     MarkStatus,
     RiskResponse,
 )
-from nexus_serving.risk_watch import RiskWatch
+from nexus_serving.risk.watch import RiskWatch
 from nexus_serving.schemas import Identifier
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"], responses=error_responses.AUTH)

@@ -30,7 +30,7 @@ from nexus_assets.resources.market_data import LonaMarketData
 from nexus_assets.resources.news import SimulatedNews
 from nexus_assets.risk_store import RiskMove, RiskStore
 from nexus_assets.sim.process import LiveEngineStandIn, running_live_engine_stand_in, running_lona_stand_in
-from nexus_serving.audit_sinks import open_sink
+from nexus_serving.audit.sinks import open_sink
 
 pytestmark = pytest.mark.slow
 

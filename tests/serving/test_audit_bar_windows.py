@@ -14,7 +14,7 @@ from audit_support import wait_for
 
 from nexus_assets.sim.decision_bodies import decision_body
 from nexus_serving.audit import AuditLog, AuditRecord
-from nexus_serving.audit_sinks import SqliteSink
+from nexus_serving.audit.sinks import SqliteSink
 from nexus_serving.decisions.request_bars import request_bars
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.schemas import DecisionRequest, DecisionResponse

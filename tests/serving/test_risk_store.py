@@ -17,8 +17,8 @@ from audit_support import PG_URL
 from psycopg import sql
 
 from nexus_assets.risk_store import RiskMove, RiskStore
-from nexus_serving.audit_sinks import RISK_MOVE, WINDOW, AuditSink, open_sink, rejected_json
-from nexus_serving.audit_spool import decode_row, encode_row
+from nexus_serving.audit.sinks import RISK_MOVE, WINDOW, AuditSink, open_sink, rejected_json
+from nexus_serving.audit.spool import decode_row, encode_row
 
 START = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
 from nexus_serving.audit import AuditLog, AuditUnavailableError, to_row
-from nexus_serving.audit_sinks import PAGE_SIZE, SqliteSink, mask_url, open_sink
+from nexus_serving.audit.sinks import PAGE_SIZE, SqliteSink, mask_url, open_sink
 from nexus_serving.metrics import ServiceMetrics
 
 
@@ -361,7 +361,7 @@ def test_a_segment_claimed_under_a_reused_pid_is_forwarded(market, tmp_path):
     """A dead worker's claim carries a pid the new worker may have been given again."""
     import os
 
-    from nexus_serving.audit_spool import CLAIMED_MARK, AuditSpool
+    from nexus_serving.audit.spool import CLAIMED_MARK, AuditSpool
 
     spool_dir = tmp_path / "spool"
     records = audit_records(market, 3, prefix="reused-pid")

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
 from nexus_serving.audit import AuditLog, AuditRecord
-from nexus_serving.audit_sinks import PostgresSink
+from nexus_serving.audit.sinks import PostgresSink
 from nexus_serving.metrics import ServiceMetrics
 
 pytestmark = pytest.mark.postgres

@@ -18,9 +18,9 @@ from nexus_serving.decisions.model_views import model_views
 from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision
 from nexus_serving.decisions.policy_step import EngineConfig
 from nexus_serving.decisions.request_bars import InvalidInputError, prepare, request_bars
-from nexus_serving.decisions.shared_risk import SharedRisk
 from nexus_serving.main import create_app
 from nexus_serving.model_store import load_into
+from nexus_serving.risk.held import SharedRisk
 from nexus_serving.schemas import DecisionRequest, Portfolio
 from nexus_serving.services import Services
 

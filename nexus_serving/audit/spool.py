@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from nexus_assets.risk_store import RiskMove
-from nexus_serving.audit_sinks import RISK_MOVE, WINDOW, AuditRow, AuditSink
+from nexus_serving.audit.sinks import RISK_MOVE, WINDOW, AuditRow, AuditSink
 from nexus_serving.processes import alive
 
 logger = logging.getLogger(__name__)

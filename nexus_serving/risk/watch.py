@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from nexus_assets.risk_store import RELEASED, EquityMark, KillSwitch, Latch, RiskStore
-from nexus_serving.decisions.shared_risk import SharedRisk
+from nexus_serving.risk.held import SharedRisk
 
 logger = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ A request appends a small ``AuditRecord`` (references to objects and JSON bytes 
 holds) to a queue bounded in records and in bytes and waits on the record's ``stored`` future;
 one writer thread serialises what is queued and commits it as one transaction (group commit:
 no timer, a batch is what arrived while the last one was written), then settles the futures.
-The commit claims each request id (``audit_sinks``), so a decision whose id another worker or
+The commit claims each request id (``sinks``), so a decision whose id another worker or
 replica decided first is not stored and its request gets that decision instead.
 
 When the store fails for longer than ``spill_after_s``, batches go to a local durable spool
-instead (``audit_spool``) and are forwarded, in order and in slices between new batches, once
+instead (``spool``) and are forwarded, in order and in slices between new batches, once
 the store answers again, so a long outage costs disk, not memory. A request is refused (503)
 rather than decided when the queue is full, which happens only while neither the store nor
 the spool takes records. ``close`` drains the queue before returning (into the spool if
@@ -28,13 +28,13 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential
 
-from nexus_serving.audit_record import (
+from nexus_serving.audit.record import (
     AuditRecord,
     AuditUnavailableError,
     AuditWriteError,
     to_row,
 )
-from nexus_serving.audit_sinks import (
+from nexus_serving.audit.sinks import (
     REJECTED_TABLE,
     AuditRow,
     AuditSink,
@@ -43,11 +43,9 @@ from nexus_serving.audit_sinks import (
     default_sqlite_path,
     open_sink,
 )
-from nexus_serving.audit_spool import AuditSpool, SpoolError
+from nexus_serving.audit.spool import AuditSpool, SpoolError
 from nexus_serving.metrics import ServiceMetrics, multiprocess_dir
 from nexus_serving.settings import Settings
-
-__all__ = ["AuditLog", "AuditRecord", "AuditUnavailableError", "AuditWriteError", "open_audit_log", "to_row"]
 
 logger = logging.getLogger(__name__)
 

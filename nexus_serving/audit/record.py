@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from nexus_assets.risk_store import RiskMove
-from nexus_serving.audit_sinks import AuditRow, Holder
+from nexus_serving.audit.sinks import AuditRow, Holder
 from nexus_serving.schemas import DecisionRequest, DecisionResponse
 
 _BARS = {"bars"}
