@@ -164,6 +164,66 @@ def test_kill_minus_9_under_load_loses_no_answered_decision(
     print(f"\nkill -9 after 3 s of load: {len(acknowledged)} answered, every one in the audit store")
 
 
+def test_kill_minus_9_of_one_worker_under_load_is_replaced_and_loses_nothing(
+    trained_registry, market, isolated_state, store, tmp_path
+):
+    """One worker dies mid-load: the supervisor starts another, the other worker keeps answering,
+    no answer is a 5xx, and every 200 (before, during, after) is in the audit store."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start_serve(port, _env(trained_registry, store, tmp_path), "--workers", "2")
+    answered: dict[str, str] = {}
+    statuses: list[int] = []
+    lock, stop = threading.Lock(), threading.Event()
+
+    def client_loop(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as client:  # a fresh
+                for _ in range(20):  # connection now and then: both workers get some
+                    body = decision_body(market, request_id=f"one-{worker}-{n}", symbol="S2")
+                    n += 1
+                    try:
+                        reply = client.post("/v1/decisions", json=body)
+                    except httpx.HTTPError:
+                        break  # its worker was killed while it was in flight: never answered
+                    with lock:
+                        statuses.append(reply.status_code)
+                        if reply.status_code == 200:
+                            answered[body["request_id"]] = reply.json()["decision_id"]
+
+    try:
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        first, second = worker_pids(process.pid)
+        threads = [threading.Thread(target=client_loop, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(2)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while len(workers := worker_pids(process.pid)) < 2 or first in workers:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        assert second in workers, "the other worker kept running"
+        wait_until_healthy(f"{base_url}/ready", timeout_s=240, process=process)
+        with lock:
+            before_replacement_ready = len(answered)
+        time.sleep(2)  # both workers answering again
+        stop.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=90)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+    assert len(answered) > before_replacement_ready > 50
+    wanted = dict(store.query("SELECT request_id, decision_id FROM decision_audit"))
+    missing = {rid: did for rid, did in answered.items() if wanted.get(rid) != did}
+    assert not missing, f"{len(missing)} of {len(answered)} answered decisions have no audit row"
+    print(f"\nkill -9 of one worker under load: {len(answered)} answered, every one in the audit store")
+
+
 def test_the_kill_switch_set_through_one_worker_holds_on_every_worker_within_a_second(
     trained_registry, market, isolated_state, store, tmp_path
 ):
