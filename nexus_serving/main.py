@@ -87,7 +87,7 @@ def build_services(settings: Settings) -> Services:
     )
     pipeline = DecisionPipeline(
         engine=EngineConfig(
-            policy=PolicyConfig(risk=settings.risk_limits),
+            policy=PolicyConfig(risk=settings.risk_limits, stale_model_action=settings.stale_model_action),
             max_model_age_days=settings.max_model_age_days,
             kill_switch=settings.kill_switch,
         ),

@@ -102,6 +102,10 @@ class Portfolio(StrictModel):
         dict[Symbol, Annotated[float, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, allow_inf_nan=False)]],
         Field(max_length=MAX_POSITIONS),
     ] = Field(default_factory=dict)
+    prices: Annotated[dict[Symbol, Price], Field(max_length=MAX_POSITIONS)] = Field(default_factory=dict)
+    """The latest price of each other position (the Live Engine's ``currentPrice``): with them the
+    gross cap counts the rest of the book; a position without one is not counted, and the
+    decision says so."""
 
 
 class DecisionRequest(StrictModel):

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     """Defaults to ``$NEXUS_HOME/serving/models``."""
     max_model_age_days: float = Field(default=30.0, gt=0)
+    stale_model_action: Literal["annotate", "reduce", "reject"] = "annotate"
+    """What a decision made with a champion older than ``max_model_age_days`` does
+    (``NEXUS_STALE_MODEL_ACTION``): say so in its reasons, halve its size, or add no risk."""
     data_dir: str | None = None
     """Asset data folder or fsspec URL (``NEXUS_DATA_DIR``), where the latest allocation is read."""
     news_poll_seconds: float = Field(default=5.0, ge=0)

@@ -20,7 +20,7 @@ from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
 from nexus_serving.model_store import ModelBundle, ModelInfo
 from nexus_serving.news_context import NO_NEWS, NewsInputs
 from nexus_serving.risk.held import RiskPass
-from nexus_serving.schemas import DecisionRequest, DecisionResponse
+from nexus_serving.schemas import DecisionRequest, DecisionResponse, Portfolio
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,28 @@ def _stale_reason(info: ModelInfo, age_days: str, max_age_days: float) -> str:
     )
 
 
+def _other_gross(portfolio: Portfolio, symbol: str) -> tuple[float, list[str]]:
+    """Gross weight of the book's other positions that have a price, and those that have none."""
+    gross, unpriced = 0.0, []
+    for other, quantity in portfolio.positions.items():
+        if other == symbol or quantity == 0.0:
+            continue
+        price = portfolio.prices.get(other)
+        if price is None:
+            unpriced.append(other)
+        else:
+            gross += abs(quantity) * price
+    return gross / portfolio.equity, unpriced
+
+
+def _unpriced_reason(unpriced: list[str]) -> str:
+    named = ", ".join(sorted(unpriced)[:5]) + (", ..." if len(unpriced) > 5 else "")
+    return (
+        f"{ReasonCode.GROSS_CAP}: {len(unpriced)} other position(s) without a price in "
+        f"portfolio.prices ({named}) not counted in the gross cap"
+    )
+
+
 def decide_with_view(
     request: DecisionRequest,
     bars: RequestBars,
@@ -79,6 +101,8 @@ def decide_with_view(
     if book is not None and (mark := risk.mark(book)) is not None:
         peak_equity, generation = max(peak_equity, mark.peak_equity), mark.generation
     position = portfolio.positions.get(signal.symbol, 0.0) if portfolio else 0.0
+    other_gross, unpriced = _other_gross(portfolio, signal.symbol) if portfolio else (0.0, [])
+    stale = stale_reasons(bundle, now, config.max_model_age_days)
     current_weight = position * last_close / equity
     if not math.isfinite(current_weight):  # the schema's bounds keep it finite; a guard, not a path
         raise InvalidInputError(
@@ -100,12 +124,16 @@ def decide_with_view(
         sentiment_shock=news.sentiment_shock,
         review_scale=news.review_scale,
         review_note=news.review_note,
+        other_gross=other_gross,
+        stale_model=bool(stale),
     )
     latch = risk.latch(signal.symbol)
     decision = decide(context, config.policy, latch)
     reasons = [f"{code}: {text}" for code, text in zip(decision.reason_codes, decision.reasons, strict=True)]
     reasons += [f"ANOMALY: {text}" for text in view.anomaly_reasons]
-    reasons += stale_reasons(bundle, now, config.max_model_age_days)
+    reasons += stale
+    if unpriced:
+        reasons.append(_unpriced_reason(unpriced))
     quantity = decision.target_weight * equity / last_close - position if portfolio else None
     response = DecisionResponse(
         request_id=request.request_id,

@@ -201,3 +201,36 @@ def test_a_books_high_water_mark_is_shared_survives_a_restart_and_an_admin_reset
         assert (mark["peak_equity"], mark["generation"], mark["reset_by"]) == (75_000.0, 1, "alice")
         assert DRAWDOWN not in _codes(decide(restarted, "after-the-reset", 75_000.0))
         assert DRAWDOWN in _codes(decide(restarted, "below-the-new-mark", 55_000.0))
+
+
+def test_the_gross_cap_counts_the_books_other_positions_that_have_a_price(
+    trained_registry, cache_dir, market, tmp_path
+):
+    """90% of equity already sits in S4: a strong S3 buy gets at most the 10% left."""
+    held = {"equity": 1_000_000.0, "positions": {"S4": 9_000.0}}
+
+    def decide(client, request_id: str, portfolio: dict) -> dict:
+        body = decision_body(market, request_id=request_id, symbol="S3", strength=1.0, portfolio=portfolio)
+        reply = client.post("/v1/decisions", json=body, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    with serve(_settings(trained_registry, cache_dir, tmp_path)) as client:
+        alone = decide(client, "alone", {"equity": 1_000_000.0, "positions": {}})
+        priced = decide(client, "priced", held | {"prices": {"S4": 100.0}})
+        unpriced = decide(client, "unpriced", held)
+    assert alone["target_weight"] > 0.1, alone
+    assert priced["target_weight"] == pytest.approx(0.1)
+    assert ReasonCode.GROSS_CAP in _codes(priced)
+    assert unpriced["target_weight"] == alone["target_weight"], "a position without a price is not counted"
+    assert any("without a price" in reason and "S4" in reason for reason in unpriced["reasons"])
+
+
+def test_a_stale_champion_can_be_set_to_add_no_risk(trained_registry, cache_dir, market, tmp_path):
+    settings = _settings(
+        trained_registry, cache_dir, tmp_path, max_model_age_days=1e-6, stale_model_action="reject"
+    )
+    with serve(settings) as client:
+        decision = _decide(client, market, "with-a-stale-champion")
+    assert decision["action"] == "reject" and decision["target_weight"] == 0.0
+    assert any(reason.startswith("STALE_MODEL: a champion is older") for reason in decision["reasons"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 from nexus_assets.ml.portfolio.risk_gate import ReasonCode, RiskLimits, RiskState, evaluate_gate
 
@@ -48,6 +49,10 @@ class PolicyConfig:
     """Predicted return (in units of one bar's volatility) beyond which the model 'disagrees'."""
     sentiment_shock_scale: float = 0.5
     """Size kept when a news sentiment shock runs against the signal."""
+    stale_model_action: Literal["annotate", "reduce", "reject"] = "annotate"
+    """What a decision made with a champion older than the maximum age does: only say so, keep
+    ``stale_model_scale`` of its size, or add no risk (a trade that reduces exposure still passes)."""
+    stale_model_scale: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("target_volatility", "max_position_weight", "max_gross"):
@@ -57,6 +62,10 @@ class PolicyConfig:
             raise ValueError("disagreement_scale: must be in [0, 1]")
         if not 0.0 <= self.sentiment_shock_scale <= 1.0:
             raise ValueError("sentiment_shock_scale: must be in [0, 1]")
+        if self.stale_model_action not in ("annotate", "reduce", "reject"):
+            raise ValueError("stale_model_action: must be annotate, reduce or reject")
+        if not 0.0 <= self.stale_model_scale <= 1.0:
+            raise ValueError("stale_model_scale: must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class SignalContext:
     review_scale: float = 1.0
     """Share of ``strength`` the strategy's review keeps: 1 approved, 0 blocked."""
     review_note: str | None = None
+    stale_model: bool = False
+    """A champion behind this decision is older than the maximum model age."""
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
@@ -197,6 +208,11 @@ def decide(context: SignalContext, config: PolicyConfig, state: RiskState) -> De
         reduced = True
         codes.append(ReasonCode.MODEL_DISAGREES)
         reasons.append(f"predictor expects {context.predicted_return:+.4%} against a {context.side} signal")
+    if context.stale_model and config.stale_model_action == "reduce":
+        target *= config.stale_model_scale
+        reduced = True
+        codes.append(ReasonCode.STALE_MODEL)
+        reasons.append(f"a champion is older than the maximum model age: size x{config.stale_model_scale:g}")
     if abs(target) > config.max_position_weight:
         target = math.copysign(config.max_position_weight, target)
         reduced = True
@@ -210,7 +226,11 @@ def decide(context: SignalContext, config: PolicyConfig, state: RiskState) -> De
         reduced = True
         codes.append(ReasonCode.GROSS_CAP)
         reasons.append(f"gross exposure capped at {config.max_gross:.0%}")
-    if gate.no_new_risk and abs(target) > abs(context.current_weight):
+    stale_stop = context.stale_model and config.stale_model_action == "reject"
+    if stale_stop:
+        codes.append(ReasonCode.STALE_MODEL)
+        reasons.append("a champion is older than the maximum model age: no new risk")
+    if (gate.no_new_risk or stale_stop) and abs(target) > abs(context.current_weight):
         action = Action.HALT if ReasonCode.ANOMALY_HALT in codes else Action.REJECT
         return Decision(action, context.current_weight, confidence, tuple(codes), tuple(reasons), gate.state)
     if direction != 0.0 and target == 0.0:

@@ -118,3 +118,24 @@ def test_anomaly_halt_still_lets_the_book_de_risk():
     )
     assert (decision.action, decision.target_weight) == (Action.EXECUTE, 0.0)
     assert ReasonCode.ANOMALY_HALT in decision.reason_codes
+
+
+def test_a_stale_champion_annotates_reduces_or_stops_new_risk_as_configured():
+    fresh = decide(signal_context(), CONFIG, RiskState())
+    stale = signal_context(stale_model=True)
+    annotated = decide(stale, CONFIG, RiskState())
+    assert (annotated.action, annotated.target_weight) == (fresh.action, fresh.target_weight)
+    assert ReasonCode.STALE_MODEL not in annotated.reason_codes, "serving adds the annotation itself"
+
+    reduced = decide(stale, replace(CONFIG, stale_model_action="reduce"), RiskState())
+    assert reduced.action is Action.REDUCE and ReasonCode.STALE_MODEL in reduced.reason_codes
+    assert reduced.target_weight == pytest.approx(fresh.target_weight * 0.5)
+
+    rejecting = replace(CONFIG, stale_model_action="reject")
+    stopped = decide(stale, rejecting, RiskState())
+    assert stopped.action is Action.REJECT and ReasonCode.STALE_MODEL in stopped.reason_codes
+    assert stopped.target_weight == 0.0, "no new risk: the book stays where it is"
+    derisk = decide(signal_context(side="flat", current_weight=0.1, stale_model=True), rejecting, RiskState())
+    assert (derisk.action, derisk.target_weight) == (Action.EXECUTE, 0.0), "closing a position still passes"
+    with pytest.raises(ValueError, match="stale_model_action"):
+        replace(CONFIG, stale_model_action="ignore")
