@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         "metrics": result.metrics,
         "reason_counts": result.reason_counts,
         "rows_written": len(result.weights),
+        "warnings": result.warnings,
     }
+    for warning in result.warnings:
+        print(f"{_PROG}: warning: {warning}", file=sys.stderr)
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

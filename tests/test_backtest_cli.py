@@ -100,3 +100,44 @@ def test_negative_price_names_file_row_and_column(prices_csv, tmp_path):
     done = _run("--prices", str(bad), "--out", str(tmp_path / "o.csv"))
     assert done.returncode == 2
     assert f"{bad}, row 6, column 'BBB': price must be positive" in done.stderr
+
+
+def _wide(path: Path, symbols: tuple[str, ...], listed_from: dict[str, int] | None = None) -> Path:
+    bars = simulate_market(MarketSimConfig(symbols=symbols, n_bars=420, seed=11))
+    wide = bars.pivot(on="symbol", index="timestamp", values="close").sort("timestamp")
+    wide = wide.with_columns(pl.col("timestamp").dt.date().alias("date")).drop("timestamp")
+    for symbol, first in (listed_from or {}).items():
+        wide = wide.with_columns(
+            pl.when(pl.int_range(pl.len()) < first).then(None).otherwise(pl.col(symbol)).alias(symbol)
+        )
+    wide.select("date", *symbols).write_csv(path)
+    return path
+
+
+def test_limits_that_cannot_be_fully_invested_exit_2_naming_the_option(tmp_path):
+    three = _wide(tmp_path / "three.csv", ("AAA", "BBB", "CCC"))
+    done = _run("--prices", str(three), "--out", str(tmp_path / "o.csv"), "--warmup", "300")
+    assert done.returncode == 2
+    assert "--max-weight" in done.stderr and "0.75" in done.stderr and "0.334" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    wider = _run(
+        "--prices", str(three), "--out", str(tmp_path / "w.csv"), "--warmup", "300", "--max-weight", "0.4"
+    )
+    assert wider.returncode == 0, wider.stderr
+    gross = pl.read_csv(tmp_path / "w.csv").select("AAA", "BBB", "CCC").to_numpy().sum(axis=1)
+    assert (gross > 0).mean() > 0.9, "invested (the risk gate may hold cash on a few bars, never the limits)"
+
+
+def test_too_few_symbols_trading_yet_is_as_invested_as_the_cap_allows_and_says_so(tmp_path):
+    """DDD has too little history until bar 352: 3 x 25% can be held, not 100%, and not cash."""
+    four = _wide(tmp_path / "four.csv", ("AAA", "BBB", "CCC", "DDD"), {"DDD": 100})
+    out = tmp_path / "o.csv"
+    done = _run("--prices", str(four), "--out", str(out), "--warmup", "300")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["warnings"] and "fewer than 1 / max_weight symbols trading" in report["warnings"][0]
+    assert "warning:" in done.stderr
+    early = pl.read_csv(out).head(50).select("AAA", "BBB", "CCC", "DDD").to_numpy()
+    assert (early[:, :3].sum(axis=1) > 0).mean() > 0.8, "invested, not in cash"
+    assert (early[:, 3] == 0).all() and (early <= 0.25 + 1e-9).all()
+    assert "SOLVER_FALLBACK" not in report["reason_counts"]

@@ -63,6 +63,8 @@ def backtest_report(
     )
     policy, equal = result.metrics["policy"], result.metrics["equal_weight"]
     context.log.info(f"policy Sharpe {policy['sharpe']:.2f} vs 1/N {equal['sharpe']:.2f}")
+    for warning in result.warnings:
+        context.log.warning(warning)
     return dg.Output(
         returns,
         metadata=frame_metadata(
@@ -73,6 +75,7 @@ def backtest_report(
             equal_weight_sharpe=equal["sharpe"],
             policy_max_drawdown=policy["max_drawdown"],
             reason_counts=result.reason_counts or {"none": 0},
+            warnings="; ".join(result.warnings) or "none",
             mlflow_run_id=run_id,
         ),
     )

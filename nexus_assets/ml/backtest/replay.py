@@ -78,6 +78,8 @@ class BacktestResult:
     metrics: dict[str, dict[str, float]]
     reason_counts: dict[str, int]
     fallback_reasons: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    """What the replay could not do as configured, and what it did instead."""
 
 
 def _tradable(prices: np.ndarray, t: int) -> np.ndarray:
@@ -116,6 +118,12 @@ def run_backtest(
     """Replay the policy and the baselines; ``prices`` is [bars, symbols] of closes, NaN before listing."""
     config = config or BacktestConfig()
     n_bars, n_symbols = prices.shape
+    if config.max_weight * n_symbols < 1.0 - 1e-9:
+        raise ValueError(
+            f"max_weight (--max-weight) {config.max_weight:g} x {n_symbols} symbols = "
+            f"{config.max_weight * n_symbols:g}: the replayed policy is fully invested and cannot be; "
+            f"use a max_weight of at least {math.ceil(1e3 / n_symbols) / 1e3:g}, or more symbols"
+        )
     if n_bars <= config.warmup + 1:
         raise ValueError(
             f"prices: {n_bars} bars, the backtest needs more than warmup + 1 = {config.warmup + 1}"
@@ -129,20 +137,14 @@ def run_backtest(
         trend_features(log_prices, volatility), forward_targets(log_prices, volatility), volatility
     )
     stress = market_stress_scores(log_returns, volatility)
-    market = np.nancumsum(np.nanmean(np.where(np.isfinite(log_returns), log_returns, np.nan), axis=1))
-    limits = AllocationLimits(
-        max_weight=config.max_weight,
-        max_gross=1.0,
-        max_net=1.0,
-        # Fully invested up to solver tolerance; scaling to the volatility target comes after.
-        min_net=1.0 - 1e-6,
-        long_only=True,
-        max_turnover=None,
-        target_volatility=None,
-        risk_aversion=config.risk_aversion,
-        cost_per_unit_turnover=config.cost_bps / 1e4,
+    priced_returns = np.isfinite(log_returns)
+    counted = priced_returns.sum(axis=1)
+    mean_return = np.where(
+        counted > 0, np.where(priced_returns, log_returns, 0.0).sum(axis=1) / np.maximum(counted, 1), np.nan
     )
-    optimizer = WeightOptimizer(n_symbols, limits)
+    market = np.nancumsum(mean_return)
+    optimizers: dict[int, WeightOptimizer] = {}
+    partly_invested = 0
     cost = config.cost_bps / 1e4
     held = {name: np.zeros(n_symbols) for name in STRATEGIES}
     returns = {name: [] for name in STRATEGIES}
@@ -171,6 +173,10 @@ def run_backtest(
             # comes after, so it is compared with the previous portfolio at full investment too.
             invested = held["policy"].sum()
             previous = held["policy"] / invested if invested > 1e-9 else held["policy"]
+            # Fully invested where the cap allows it; with too few symbols trading yet (listed
+            # later, halted), as invested as the cap allows, counted and reported, never cash.
+            optimizer = _optimizer(optimizers, config, n_symbols, int(tradable.sum()))
+            partly_invested += optimizer.limits.min_net < 1.0 - 1e-5
             allocation = optimizer.solve(model.predict(t), covariance, previous, tradable)
             if allocation.status != "optimal":
                 reasons[ReasonCode.SOLVER_FALLBACK] += 1
@@ -219,4 +225,35 @@ def run_backtest(
         metrics={name: performance(as_arrays[name], turnover_arrays[name]) for name in STRATEGIES},
         reason_counts=dict(reasons),
         fallback_reasons=dict(fallback_reasons),
+        warnings=[
+            f"{partly_invested} rebalances had fewer than 1 / max_weight symbols trading: the policy "
+            f"held max_weight x the symbols trading instead of being fully invested"
+        ]
+        if partly_invested
+        else [],
     )
+
+
+def _optimizer(
+    cache: dict[int, WeightOptimizer], config: BacktestConfig, n_symbols: int, trading: int
+) -> WeightOptimizer:
+    """The fully invested optimizer, or the most invested one ``trading`` symbols can reach."""
+    reachable = min(config.max_weight * trading, 1.0)
+    key = trading if reachable < 1.0 else -1
+    if key not in cache:
+        cache[key] = WeightOptimizer(
+            n_symbols,
+            AllocationLimits(
+                max_weight=config.max_weight,
+                max_gross=1.0,
+                max_net=1.0,
+                # Fully invested up to solver tolerance; scaling to the volatility target comes after.
+                min_net=max(reachable - 1e-6, 0.0),
+                long_only=True,
+                max_turnover=None,
+                target_volatility=None,
+                risk_aversion=config.risk_aversion,
+                cost_per_unit_turnover=config.cost_bps / 1e4,
+            ),
+        )
+    return cache[key]
