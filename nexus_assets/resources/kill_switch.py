@@ -7,7 +7,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from nexus_assets.risk_store import KillSwitch, RiskSnapshot, RiskStore
+from nexus_assets.risk_store import RiskSnapshot, RiskStore
 
 
 class KillSwitchResource(dg.ConfigurableResource):
@@ -20,12 +20,8 @@ class KillSwitchResource(dg.ConfigurableResource):
     )
     schema_name: str | None = Field(default=None, description="Default: NEXUS_AUDIT_SCHEMA.")
 
-    def read(self) -> KillSwitch:
-        """The switch now; raises when the store cannot be read (no allocation without knowing)."""
-        return self.snapshot().kill_switch
-
     def snapshot(self) -> RiskSnapshot:
-        """The whole risk state now; raises when the store cannot be read."""
+        """The whole risk state now; raises when the store cannot be read (no allocation without knowing)."""
         store = RiskStore(
             self.database_url or os.environ.get("NEXUS_AUDIT_DATABASE_URL") or None,
             self.schema_name or os.environ.get("NEXUS_AUDIT_SCHEMA") or None,

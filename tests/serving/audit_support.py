@@ -20,12 +20,10 @@ from nexus_serving.schemas import DecisionRequest, DecisionResponse
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> list[AuditRecord]:
-    """``count`` records of distinct decisions with distinct request ids (``prefix-i``), sharing one
-    validated request body."""
-    request = DecisionRequest.model_validate_json(orjson.dumps(decision_body(market, request_id=prefix)))
-    template = DecisionResponse(
-        request_id=prefix,
+def response_template(request_id: str = "") -> DecisionResponse:
+    """A decision response to copy with a fresh ``decision_id`` (and ``request_id``) per record."""
+    return DecisionResponse(
+        request_id=request_id,
         decision_id="",
         action="execute",
         target_weight=0.1,
@@ -38,6 +36,13 @@ def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> lis
         model_versions={"trade-nexus-predictor": "1"},
         decided_at=datetime.now(UTC),
     )
+
+
+def audit_records(market: pl.DataFrame, count: int, prefix: str = "bulk") -> list[AuditRecord]:
+    """``count`` records of distinct decisions with distinct request ids (``prefix-i``), sharing one
+    validated request body."""
+    request = DecisionRequest.model_validate_json(orjson.dumps(decision_body(market, request_id=prefix)))
+    template = response_template(prefix)
     return [
         AuditRecord.of(
             request,

@@ -6,33 +6,19 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from audit_support import wait_for
+from audit_support import response_template, wait_for
 
 from nexus_assets.sim.decision_bodies import decision_body
 from nexus_serving.audit import AuditLog, AuditRecord
 from nexus_serving.audit.sinks import SqliteSink
 from nexus_serving.decisions.request_bars import request_bars
 from nexus_serving.metrics import ServiceMetrics
-from nexus_serving.schemas import DecisionRequest, DecisionResponse
+from nexus_serving.schemas import DecisionRequest
 
-RESPONSE = DecisionResponse(
-    request_id="",
-    decision_id="",
-    action="execute",
-    target_weight=0.1,
-    quantity=None,
-    confidence=0.5,
-    predicted_return=0.001,
-    volatility_forecast=0.02,
-    anomaly_score=0.1,
-    reasons=[],
-    model_versions={"trade-nexus-predictor": "1"},
-    decided_at=datetime(2026, 12, 7, tzinfo=UTC),
-)
+RESPONSE = response_template()
 
 
 def _record(body: dict) -> AuditRecord:
