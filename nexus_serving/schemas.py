@@ -66,6 +66,15 @@ class Signal(StrictModel):
     timestamp: Timestamp
 
 
+class RecentSignal(StrictModel):
+    """An earlier signal on the request's symbol: the history the signal features are computed from."""
+
+    strategy_id: Identifier
+    side: Literal["buy", "sell", "flat"]
+    strength: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    timestamp: Timestamp
+
+
 class Bars(StrictModel):
     """Columnar bars of the signal's symbol, oldest first."""
 
@@ -113,6 +122,10 @@ class DecisionRequest(StrictModel):
     signal: Signal
     bars: Bars
     portfolio: Portfolio | None = None
+    recent_signals: Annotated[list[RecentSignal] | None, Field(max_length=MAX_BARS)] = None
+    """Earlier signals on this symbol (any strategy) within the bars' span. The model features
+    count every signal at the first bar at or after it, this request's own signal included, as
+    in training; without them only this request's signal is counted."""
 
     @model_validator(mode="after")
     def _bars_match_signal(self) -> DecisionRequest:

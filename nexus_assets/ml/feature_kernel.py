@@ -60,11 +60,20 @@ def feature_rows(
     constants of ``features``:
     ``decays`` / ``weights`` are the decay and weight sum of the fast, slow and signal EMAs,
     whose windows are ``ema_fast``, ``ema_slow`` and ``ema_signal`` bars. An empty ``sig_net``
-    means no signals (zeros).
+    means no signals (zeros). A bar whose ``hl`` is 0 (high == low) takes its range from its
+    close-to-close return instead (see below), so closes-only data still has range features.
     """
     n = close.shape[0]
     first = n - rows
-    # Per-bar series; entry 0 of the differenced ones is never inside a window.
+    gk_term = np.maximum(0.5 * (hl * hl) - gk_close_weight * (log_co * log_co), 0.0)
+    # A bar with no range (high == low: closes-only data, a frozen quote) falls back to its
+    # close-to-close log return r: effective range sqrt(4 ln 2) |r|, so its Parkinson variance
+    # is r^2, and Garman-Klass term r^2. Bars with a range keep the values above bit for bit.
+    bar_range = hl.copy()
+    range_per_return = math.sqrt(parkinson_scale)
+    # Per-bar series. Entry 0 of the differenced ones, and of the no-range fallback (no previous
+    # close there), is never read: the caller passes ``rows + LOOKBACK_BARS - 1`` bars, so even the
+    # oldest row's windows start ``LOOKBACK_BARS - vol_window`` (> 0) bars in.
     ret_1 = np.zeros(n)
     gains = np.zeros(n)
     losses = np.zeros(n)
@@ -73,12 +82,14 @@ def feature_rows(
         change = close[u] - close[u - 1]
         gains[u] = max(change, 0.0)
         losses[u] = max(-change, 0.0)
-    gk_term = np.maximum(0.5 * (hl * hl) - gk_close_weight * (log_co * log_co), 0.0)
+        if hl[u] == 0.0:
+            bar_range[u] = range_per_return * abs(ret_1[u])
+            gk_term[u] = ret_1[u] * ret_1[u]
     w = vol_window
     rv = _sample_std(
         newest_window_sums(ret_1, w, 1.0, rows), newest_window_sums(ret_1 * ret_1, w, 1.0, rows), w, rounding
     )
-    parkinson = np.sqrt(newest_window_sums(hl * hl, w, 1.0, rows) / w / parkinson_scale)
+    parkinson = np.sqrt(newest_window_sums(bar_range * bar_range, w, 1.0, rows) / w / parkinson_scale)
     garman_klass = np.sqrt(newest_window_sums(gk_term, w, 1.0, rows) / w)
     mean_close = newest_window_sums(close, w, 1.0, rows) / w
     gain = newest_window_sums(gains, rsi_window, 1.0, rows) / rsi_window
@@ -110,7 +121,7 @@ def feature_rows(
         out[c, j] = rv[j]
         out[c + 1, j] = parkinson[j]
         out[c + 2, j] = garman_klass[j]
-        out[c + 3, j] = hl[t]
+        out[c + 3, j] = bar_range[t]
         out[c + 4, j] = log_close[t - momentum_skip] - log_close[t - momentum_window]
         out[c + 5, j] = close[t] / mean_close[j] - 1.0
         out[c + 6, j] = 100.0 * gain[j] / (gain[j] + loss[j]) if gain[j] + loss[j] > 0 else 50.0

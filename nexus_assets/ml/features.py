@@ -8,6 +8,12 @@ both call the one kernel here, ``feature_matrix_values``. For the same reason th
 of MACD are truncated to a fixed window, and RSI uses simple averages (Cutler's RSI) rather than
 Wilder's infinitely long recursion.
 
+The range-based estimators (``parkinson_21``, ``garman_klass_21``, ``hl_range``) fall back, bar by
+bar, to close-to-close estimators where a bar has no range (high == low: closes-only data, as a
+wide close file becomes, or a frozen quote): such a bar's range is ``sqrt(4 ln 2) |r|`` for its
+close-to-close log return ``r``, so its Parkinson variance and Garman-Klass term are ``r^2``.
+Bars with a range are untouched.
+
 The kernel is compiled (numba) over NumPy columns: a polars query costs ~0.1 ms before it
 computes anything, which a sub-millisecond decision cannot afford. Polars still sorts the bars
 and joins the signals.
@@ -134,44 +140,32 @@ def feature_matrix_values(
     )
 
 
-def _signal_events(signals: pl.DataFrame | pl.LazyFrame, bars: pl.LazyFrame) -> pl.LazyFrame:
-    """Per symbol and bar: net signed strength and count of signals first visible at that bar.
+def signal_columns(
+    bar_times_us: np.ndarray, signal_times_us: np.ndarray, signed_strength: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per bar of one symbol: ``sig_net`` (net signed strength) and ``sig_n`` (count) of the signals
+    first visible at that bar, the first bar whose time is at or after the signal's.
 
-    A signal becomes visible at the first bar whose close time is at or after its timestamp, so
-    nothing from the future leaks into a bar.
+    Nothing from the future leaks into a bar; a signal after the newest bar counts nowhere yet.
+    The one rule of batch and serving: the signals must come in the order ``signal_order`` gives,
+    so both sum the same numbers in the same order (bit for bit).
     """
-    schema = {
-        "symbol": pl.String,
-        "timestamp": pl.Datetime("us", "UTC"),
-        "sig_net": pl.Float64,
-        "sig_n": pl.Float64,
+    at = np.searchsorted(bar_times_us, signal_times_us, side="left")
+    seen = at < bar_times_us.shape[0]
+    return {
+        "sig_net": np.bincount(at[seen], weights=signed_strength[seen], minlength=bar_times_us.shape[0]),
+        "sig_n": np.bincount(at[seen], minlength=bar_times_us.shape[0]).astype(np.float64),
     }
-    events = (
-        signals.lazy()
-        .select(
-            "symbol",
-            pl.col("timestamp").alias("signal_time"),
-            (
-                pl.col("side").replace_strict(_SIDE_DIRECTION, return_dtype=pl.Float64) * pl.col("strength")
-            ).alias("signed"),
-        )
-        .sort("symbol", "signal_time")
-    )
-    # As-of joins with ``by`` need each group sorted by time; bars already are (symbol, time).
-    bar_times = bars.select("symbol", "timestamp")
-    assigned = events.join_asof(
-        bar_times,
-        left_on="signal_time",
-        right_on="timestamp",
-        by="symbol",
-        strategy="forward",
-        check_sortedness=False,
-    ).drop_nulls("timestamp")
-    return (
-        assigned.group_by("symbol", "timestamp")
-        .agg(pl.col("signed").sum().alias("sig_net"), pl.len().cast(pl.Float64).alias("sig_n"))
-        .cast(schema)
-    )
+
+
+SIGNAL_ORDER: tuple[str, ...] = ("timestamp", "strategy_id", "side", "strength")
+"""The order ``signal_columns`` sums a symbol's signals in."""
+
+
+def _signal_arrays(signals: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    ordered = signals.sort(*(c for c in SIGNAL_ORDER if c in signals.columns))
+    signed = ordered["side"].replace_strict(_SIDE_DIRECTION, return_dtype=pl.Float64) * ordered["strength"]
+    return ordered["timestamp"].dt.epoch("us").to_numpy(), signed.to_numpy()
 
 
 def _is_sorted_expr() -> pl.Expr:
@@ -213,18 +207,31 @@ def _float_column(frame: pl.DataFrame, name: str) -> np.ndarray:
 def _signal_columns(
     ordered: pl.DataFrame, signals: pl.DataFrame | pl.LazyFrame | None
 ) -> dict[str, np.ndarray] | None:
+    """``signal_columns`` of each symbol's bars, in the order of the sorted bars."""
     if signals is None:
         return None
-    per_bar = (
-        ordered.lazy()
-        .select(*KEY_COLUMNS)
-        .join(
-            _signal_events(signals, ordered.lazy()), on=list(KEY_COLUMNS), how="left", maintain_order="left"
-        )
-        .select(pl.col("sig_net", "sig_n").fill_null(0.0))
-        .collect(engine=_ENGINE)
+    frame = (
+        signals.lazy()
+        .select(*(c for c in (*SIGNAL_ORDER, "symbol") if c in signals.collect_schema()))
+        .collect()
     )
-    return {name: per_bar.get_column(name).to_numpy() for name in ("sig_net", "sig_n")}
+    frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
+    by_symbol = {key[0]: part for key, part in frame.partition_by("symbol", as_dict=True).items()}
+    net = np.zeros(ordered.height)
+    count = np.zeros(ordered.height)
+    stamps = ordered.get_column("timestamp").dt.epoch("us").to_numpy()
+    symbols = ordered.get_column("symbol")
+    start = 0
+    for run in symbols.rle().struct.unnest().iter_rows(named=True):
+        length, symbol = run["len"], run["value"]
+        part = by_symbol.get(symbol)
+        if part is not None:
+            times, signed = _signal_arrays(part)
+            columns = signal_columns(stamps[start : start + length], times, signed)
+            net[start : start + length] = columns["sig_net"]
+            count[start : start + length] = columns["sig_n"]
+        start += length
+    return {"sig_net": net, "sig_n": count}
 
 
 def _features_of_sorted(

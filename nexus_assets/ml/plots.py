@@ -80,11 +80,13 @@ def weights_bar(weights: dict[str, float], title: str) -> Figure:
 
 
 def equity_and_drawdown(curves: dict[str, np.ndarray], title: str) -> Figure:
+    from nexus_assets.ml.replay.performance import drawdowns, equity_curve
+
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=(2, 1))
     for name, returns in curves.items():
-        equity = np.cumprod(1.0 + returns)
-        top.plot(equity, label=name, linewidth=1.0)
-        bottom.plot(equity / np.maximum.accumulate(equity) - 1.0, label=name, linewidth=0.8)
+        top.plot(equity_curve(returns), label=name, linewidth=1.0)
+        # From the starting capital: a loss on the first bars is a drawdown too.
+        bottom.plot(drawdowns(returns), label=name, linewidth=0.8)
     top.set_ylabel("equity (start = 1)")
     top.set_title(title)
     top.legend(loc="upper left")

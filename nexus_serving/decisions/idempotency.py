@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import orjson
 
+from nexus_assets.ml.anomaly.bar_window import epoch_us
 from nexus_serving.decisions.request_bars import BAR_COLUMN_NAMES, RequestBars, request_bars
 from nexus_serving.schemas import DecisionRequest
 
@@ -43,6 +44,16 @@ def request_fingerprint(request: DecisionRequest, bars: RequestBars | None = Non
     digest.update(b"null" if portfolio is None else portfolio.__pydantic_serializer__.to_json(portfolio))
     for name in BAR_COLUMN_NAMES:
         digest.update(bars.columns[name])
+    if request.recent_signals is not None:
+        # Absent, the digest is what it was before the field existed: stored ids keep their answers.
+        digest.update(
+            orjson.dumps(
+                [
+                    [s.strategy_id, s.side, s.strength, epoch_us(s.timestamp, field="recent_signals")]
+                    for s in request.recent_signals
+                ]
+            )
+        )
     return digest.digest()
 
 

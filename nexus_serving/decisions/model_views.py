@@ -16,8 +16,9 @@ from datetime import datetime
 
 import numpy as np
 
-from nexus_assets.ml.anomaly.bar_window import bar_window
-from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, feature_matrix_values
+from nexus_assets.ml.anomaly.bar_window import bar_window, epoch_us
+from nexus_assets.ml.features import FEATURE_COLUMNS, LOOKBACK_BARS, feature_matrix_values, signal_columns
+from nexus_assets.ml.portfolio.policy import SIDES
 from nexus_assets.ml.volatility.inputs import INPUT_COLUMNS, VOL_LOOKBACK_BARS, input_values
 from nexus_serving.decisions.request_bars import VALUE_COLUMNS, InvalidInputError, RequestBars
 from nexus_serving.model_store import ModelBundle
@@ -53,7 +54,7 @@ def model_views(
     A request whose bars the models cannot use gets its InvalidInputError; the others are unaffected.
     """
     champions = bundle.champions
-    features = [_features(champions.window, bars) for _, bars in items]
+    features = [_features(champions.window, request, bars) for request, bars in items]
     usable = [f for f in features if isinstance(f, np.ndarray)]
     if not usable:
         return features  # type: ignore[return-value]  # all of them are errors
@@ -70,12 +71,26 @@ def model_views(
     return results
 
 
-def _features(window: int, bars: RequestBars) -> np.ndarray | InvalidInputError:
+def request_signal_columns(request: DecisionRequest, bars: RequestBars) -> dict[str, np.ndarray]:
+    """``sig_net`` and ``sig_n`` per request bar from its signal and ``recent_signals`` (the batch rule)."""
+    signals = [request.signal, *(request.recent_signals or ())]
+    keyed = sorted(
+        (epoch_us(s.timestamp, field="signal.timestamp"), s.strategy_id, s.side, s.strength) for s in signals
+    )
+    times = np.array([k[0] for k in keyed], dtype=np.int64)
+    signed = np.array([SIDES[k[2]] * k[3] for k in keyed], dtype=np.float64)
+    return signal_columns(bars.columns["timestamp"], times, signed)
+
+
+def _features(window: int, request: DecisionRequest, bars: RequestBars) -> np.ndarray | InvalidInputError:
     """The predictor's feature window of one request: (features x window)."""
     needed = window + LOOKBACK_BARS - 1
     columns = bars.columns
+    signals = {name: values[-needed:] for name, values in request_signal_columns(request, bars).items()}
     try:
-        return feature_matrix_values({name: columns[name][-needed:] for name in VALUE_COLUMNS}, window)
+        return feature_matrix_values(
+            {name: columns[name][-needed:] for name in VALUE_COLUMNS}, window, signals
+        )
     except ValueError as exc:
         return _unusable(exc)
 

@@ -161,3 +161,131 @@ def test_last_rows_equal_the_batch_rows(bars, signals):
     )
     expected = batch.group_by("symbol", maintain_order=True).tail(32)
     assert online.equals(expected)
+
+
+_SQRT_PARKINSON = math.sqrt(4 * math.log(2))
+
+
+def _closes_only(bars: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The bars' keys with a random-walk close per symbol and open = high = low = close, volume 0."""
+    rng = np.random.default_rng(seed)
+    frame = bars.with_columns(step=pl.Series(rng.normal(0.0, 0.015, bars.height)))
+    frame = frame.with_columns(close=50.0 * pl.col("step").cum_sum().over("symbol").exp())
+    return frame.with_columns(
+        pl.col("close").alias("open"), pl.col("close").alias("high"), pl.col("close").alias("low"), volume=0.0
+    ).select(bars.columns)
+
+
+def _range_reference(symbol_bars: pl.DataFrame, *, fallback: bool) -> dict[str, np.ndarray]:
+    """Range features of one symbol's complete rows, from the definitions, in NumPy.
+
+    Per bar: Parkinson variance hl^2 / (4 ln 2), Garman-Klass term max(0.5 hl^2 - (2 ln 2 - 1) co^2, 0),
+    range hl; with ``fallback``, a bar with high == low uses r^2, r^2 and sqrt(4 ln 2) |r| instead.
+    """
+    o, h, lo, c = (symbol_bars[col].to_numpy() for col in ("open", "high", "low", "close"))
+    hl, co = np.log(h / lo), np.log(c / o)
+    r = np.concatenate([[np.nan], np.diff(np.log(c))])
+    park = hl**2 / (4 * math.log(2))
+    gk = np.maximum(0.5 * hl**2 - (2 * math.log(2) - 1) * co**2, 0.0)
+    hl_range = hl.copy()
+    if fallback:
+        flat = h == lo
+        park = np.where(flat, r**2, park)
+        gk = np.where(flat, r**2, gk)
+        hl_range = np.where(flat, _SQRT_PARKINSON * np.abs(r), hl_range)
+    rows = slice(LOOKBACK_BARS - 1, None)
+    windows = np.lib.stride_tricks.sliding_window_view
+    return {
+        "parkinson_21": np.sqrt(windows(park, 21).mean(axis=1))[LOOKBACK_BARS - 21 :],
+        "garman_klass_21": np.sqrt(windows(gk, 21).mean(axis=1))[LOOKBACK_BARS - 21 :],
+        "hl_range": hl_range[rows],
+    }
+
+
+def test_closes_only_range_features_fall_back_to_close_to_close(bars):
+    closes = _closes_only(bars, seed=21)
+    frame = compute_features(closes)
+    assert frame.height == 3 * (400 - LOOKBACK_BARS + 1)
+    for symbol in ("AAA", "BBB", "CCC"):
+        c = closes.filter(pl.col("symbol") == symbol)["close"].to_numpy()
+        got = frame.filter(pl.col("symbol") == symbol)
+        r = np.diff(np.log(c))
+        # Row t's window holds the returns of bars t-20..t, i.e. r[t-21 .. t-1].
+        root_mean = np.sqrt(np.lib.stride_tricks.sliding_window_view(r**2, 21).mean(axis=1))
+        expected = root_mean[LOOKBACK_BARS - 22 :]
+        assert len(expected) == got.height
+        assert expected.min() > 0
+        np.testing.assert_allclose(got["parkinson_21"].to_numpy(), expected, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(got["garman_klass_21"].to_numpy(), expected, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(
+            got["hl_range"].to_numpy(), _SQRT_PARKINSON * np.abs(r[LOOKBACK_BARS - 2 :]), rtol=1e-12, atol=0
+        )
+        # Close-based features are those of any bars with these closes; the zero volume is neutral.
+        np.testing.assert_allclose(
+            got["rv_21"].to_numpy(),
+            np.std(np.lib.stride_tricks.sliding_window_view(r, 21), axis=1, ddof=1)[LOOKBACK_BARS - 22 :],
+            rtol=1e-9,
+        )
+        assert got["volume_z_21"].unique().to_list() == [0.0]
+    assert frame.select(pl.col(FEATURE_COLUMNS).is_finite().all()).row(0) == (True,) * len(FEATURE_COLUMNS)
+
+
+def test_bars_with_a_range_keep_their_range_features(bars):
+    frame = compute_features(bars)
+    for symbol in ("AAA", "BBB", "CCC"):
+        symbol_bars = bars.filter(pl.col("symbol") == symbol)
+        assert (symbol_bars["high"] > symbol_bars["low"]).all()
+        got = frame.filter(pl.col("symbol") == symbol)
+        expected = _range_reference(symbol_bars, fallback=False)
+        for column in ("parkinson_21", "garman_klass_21"):
+            np.testing.assert_allclose(got[column].to_numpy(), expected[column], rtol=1e-12, atol=0)
+        assert got["hl_range"].to_list() == expected["hl_range"].tolist()
+
+
+def test_frozen_bars_change_only_the_windows_that_hold_them(bars):
+    times = bars["timestamp"].unique().sort()
+    frozen_from, frozen_to = times[150], times[160]
+    is_frozen = (pl.col("symbol") == "BBB") & pl.col("timestamp").is_between(frozen_from, frozen_to)
+    mixed = bars.with_columns(
+        [
+            pl.when(is_frozen).then(pl.col("close")).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low")
+        ]
+    )
+    before, after = compute_features(bars), compute_features(mixed)
+    touched = (pl.col("symbol") == "BBB") & pl.col("timestamp").is_between(frozen_from, times[160 + 20])
+    # Every row whose windows miss the frozen bars is unchanged bit for bit.
+    assert before.filter(~touched).equals(after.filter(~touched))
+    assert not before.filter(touched).equals(after.filter(touched))
+    got = after.filter(pl.col("symbol") == "BBB")
+    expected = _range_reference(mixed.filter(pl.col("symbol") == "BBB"), fallback=True)
+    for column in ("parkinson_21", "garman_klass_21", "hl_range"):
+        np.testing.assert_allclose(got[column].to_numpy(), expected[column], rtol=1e-12, atol=0)
+    unchanged = [c for c in FEATURE_COLUMNS if c not in ("parkinson_21", "garman_klass_21", "hl_range")]
+    assert before.select(unchanged).equals(after.select(unchanged))
+
+
+def test_closes_only_last_rows_equal_the_batch_rows(bars, signals):
+    closes = _closes_only(bars, seed=22)
+    batch = compute_features(closes, signals)
+    online = features_for_last_rows(
+        closes.group_by("symbol", maintain_order=True).tail(LOOKBACK_BARS + 40), 32, signals
+    )
+    assert online.equals(batch.group_by("symbol", maintain_order=True).tail(32))
+    for cut in (LOOKBACK_BARS - 1, 200, 399):
+        end = closes["timestamp"].unique().sort()[cut]
+        history = closes.filter(pl.col("timestamp") <= end)
+        expected = _batch_last(compute_features(history, signals.filter(pl.col("timestamp") <= end)))
+        one = history.filter(pl.col("symbol") == "CCC").tail(LOOKBACK_BARS)  # the one-symbol path
+        assert features_for_last_bar(one, signals).equals(expected.filter(pl.col("symbol") == "CCC"))
+
+
+def test_long_closes_only_history_equals_serving_across_batch_blocks():
+    long = simulate_market(MarketSimConfig(symbols=("LNG",), n_bars=8400, seed=5))
+    closes = _closes_only(long, seed=23)
+    batch = compute_features(closes)  # more rows than one kernel block
+    assert batch.height > 8192
+    for cut in (LOOKBACK_BARS - 1 + 8191, LOOKBACK_BARS - 1 + 8192, closes.height - 1):
+        window = closes.slice(cut - LOOKBACK_BARS - 2, LOOKBACK_BARS + 3)
+        online = features_for_last_rows(window, 4)
+        assert online.equals(batch.slice(cut - LOOKBACK_BARS - 2, 4)), cut

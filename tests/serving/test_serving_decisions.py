@@ -12,7 +12,7 @@ import pytest
 from serving_support import AUTH, decision_body
 
 from nexus_assets.ml.bars import BAR_SCHEMA, validate_bars
-from nexus_assets.ml.features import FEATURE_COLUMNS, features_for_last_rows
+from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
 from nexus_assets.ml.portfolio.risk_gate import RiskState
 from nexus_assets.ml.registry.champions import load_champions
@@ -35,7 +35,16 @@ def _offline(body: dict, trained_registry: str, workdir: Path) -> dict:
     )
     bars = validate_bars(frame, source="test")
     window = champions.window
-    features = features_for_last_rows(bars, window)
+    # The batch rule: every signal on the symbol, this one included, at the first bar at or after it.
+    signals = pl.DataFrame(
+        [
+            {**s, "symbol": signal["symbol"], "timestamp": datetime.fromisoformat(s["timestamp"])}
+            for s in [signal, *body.get("recent_signals", [])]
+        ],
+        schema={"strategy_id": pl.String, "side": pl.String, "strength": pl.Float64, "symbol": pl.String,
+                "timestamp": pl.Datetime("us", "UTC"), "signal_id": pl.String},
+    )  # fmt: skip
+    features = compute_features(bars, signals).tail(window)
     x = features.select(FEATURE_COLUMNS).to_numpy().astype(np.float32).reshape(1, window, -1)
     predicted = float(champions.predictor.predict(x)[0])
     volatility = math.sqrt(float(champions.volatility.forecast_variance(inputs_for_last_bar(bars))[0]))
@@ -86,6 +95,33 @@ def test_decision_equals_offline_policy(client, market, trained_registry, tmp_pa
     assert served["quantity"] is None
     assert served["request_id"] == "skew-1"
     assert all(isinstance(reason, str) for reason in served["reasons"])
+
+
+def test_decision_with_signal_history_equals_the_batch_features_on_the_whole_history(
+    client, market, trained_registry, tmp_path
+):
+    """The signal features (``sig_net_5``, ``sig_net_21``, ``sig_count_21``) are no longer 0 online."""
+    body = decision_body(market, request_id="skew-signals", symbol="S2")
+    stamps = body["bars"]["timestamp"]
+    body["recent_signals"] = [
+        {"strategy_id": "st-2", "side": "buy", "strength": 0.6, "timestamp": stamps[-3]},
+        {"strategy_id": "st-3", "side": "sell", "strength": 0.4, "timestamp": stamps[-3]},
+        {"strategy_id": "st-1", "side": "flat", "strength": 0.8, "timestamp": stamps[-15]},
+        {"strategy_id": "st-9", "side": "buy", "strength": 1.0, "timestamp": "1999-01-04T00:00:00Z"},
+    ]
+    response = client.post("/v1/decisions", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    expected = _offline(body, trained_registry, tmp_path)
+    without = _offline({k: v for k, v in body.items() if k != "recent_signals"}, trained_registry, tmp_path)
+    assert expected["predicted_return"] != without["predicted_return"], "the history reaches the model"
+    assert served["action"] == expected["action"]
+    for key in ("target_weight", "confidence", "predicted_return", "volatility_forecast", "anomaly_score"):
+        assert served[key] == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
+    again = client.post(
+        "/v1/decisions", json={**body, "recent_signals": body["recent_signals"][:2]}, headers=AUTH
+    )
+    assert again.status_code == 409, "another history under the same request id is another request"
 
 
 def test_quantity_from_portfolio(client, market):

@@ -8,11 +8,11 @@ import mlflow
 import polars as pl
 
 from nexus_assets.ml import plots, registry
-from nexus_assets.ml.backtest.replay import BacktestResult
+from nexus_assets.ml.replay import ReplayResult
 
 
 def log_backtest(
-    result: BacktestResult,
+    result: ReplayResult,
     *,
     params: dict[str, Any],
     equity_png: bytes,
@@ -21,7 +21,7 @@ def log_backtest(
 ) -> str:
     """One MLflow run in the project's experiment holding the backtest; returns its run id."""
     client = registry.configure()
-    metrics = pl.DataFrame([{"strategy": k, **v} for k, v in result.metrics.items()])
+    metrics = pl.DataFrame([{"row": k, **v} for k, v in result.metrics.items()])
     with mlflow.start_run(
         experiment_id=registry.ensure_experiment(client), run_name=run_name, tags=tags
     ) as run:

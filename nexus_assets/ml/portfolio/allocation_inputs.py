@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -12,8 +12,10 @@ from nexus_assets.ml.features import FEATURE_COLUMNS
 from nexus_assets.ml.portfolio.allocation import SymbolView
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 from nexus_assets.ml.portfolio.news_inputs import latest_sentiment, reviewed_signals
-from nexus_assets.ml.registry.champions import Champions
 from nexus_assets.ml.volatility.inputs import inputs_for_last_bar
+
+if TYPE_CHECKING:
+    from nexus_assets.ml.registry.champions import Champions
 
 STANDING_SIGNAL_MAX_AGE_BARS = 63
 """A strategy's newest trade event stands (an entry without exit is a live view) this long."""
@@ -32,6 +34,23 @@ def newest_signals(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int)
     fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
     newest = fresh.sort("timestamp").group_by("symbol").last()
     return {row["symbol"]: row for row in newest.iter_rows(named=True)}
+
+
+def standing_signals(
+    signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int
+) -> dict[str, tuple[dict[str, Any], ...]]:
+    """Each symbol's newest signal per strategy, if no older than ``max_age_bars`` of its bars."""
+    cutoff = (
+        bars.sort("timestamp")
+        .group_by("symbol", maintain_order=True)
+        .agg(pl.col("timestamp").tail(max_age_bars).first().alias("cutoff"))
+    )
+    fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
+    newest = fresh.sort("timestamp").group_by("symbol", "strategy_id").last().sort("symbol", "strategy_id")
+    standing: dict[str, list[dict[str, Any]]] = {}
+    for row in newest.iter_rows(named=True):
+        standing.setdefault(row["symbol"], []).append(row)
+    return {symbol: tuple(rows) for symbol, rows in standing.items()}
 
 
 def symbol_views(
@@ -65,7 +84,8 @@ def symbol_views(
     if reviews is not None:
         signals = reviewed_signals(signals, reviews)
     news = latest_sentiment(sentiment, bars) if sentiment is not None else {}
-    standing = newest_signals(signals, bars, STANDING_SIGNAL_MAX_AGE_BARS)
+    newest = newest_signals(signals, bars, STANDING_SIGNAL_MAX_AGE_BARS)
+    standing = standing_signals(signals, bars, STANDING_SIGNAL_MAX_AGE_BARS)
     fresh = newest_signals(signals, bars, FRESH_SIGNAL_MAX_AGE_BARS)
     views = []
     for i, symbol in enumerate(symbols):
@@ -79,7 +99,8 @@ def symbol_views(
                 volatility=float(np.sqrt(variance[i])),
                 anomaly_score=assessment.score,
                 current_weight=current_weights.get(symbol, 0.0),
-                signal=standing.get(symbol),
+                signal=newest.get(symbol),
+                signals=standing.get(symbol, ()),
                 sentiment=news[symbol][0] if symbol in news else None,
                 sentiment_shock=news[symbol][1] if symbol in news else False,
             )

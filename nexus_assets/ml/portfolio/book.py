@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -18,7 +19,9 @@ from nexus_assets.ml.portfolio.allocation import AllocationOutcome, allocate
 from nexus_assets.ml.portfolio.allocation_inputs import symbol_views
 from nexus_assets.ml.portfolio.policy import PolicyConfig
 from nexus_assets.ml.portfolio.risk_gate import RiskState
-from nexus_assets.ml.registry.champions import Champions
+
+if TYPE_CHECKING:
+    from nexus_assets.ml.registry.champions import Champions
 
 
 def book_limits(

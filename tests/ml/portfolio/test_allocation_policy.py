@@ -100,3 +100,41 @@ def test_each_symbol_has_its_own_latch():
     )
     assert latched.decisions["BBB"].action is Action.HALT
     assert latched.states["BBB"] == RiskState(anomaly_halted=True)
+
+
+def test_strategies_that_disagree_net_to_nothing_instead_of_flipping():
+    view = SymbolView(
+        "AAA", 0.0, 0.02, 0.1, 0.1, {"side": "sell", "strength": 1.0},
+        signals=({"side": "buy", "strength": 1.0}, {"side": "sell", "strength": 1.0}),
+    )  # fmt: skip
+    outcome = allocate([view], COVARIANCE[:1, :1], policy=PolicyConfig(), limits=LOOSE)
+    assert outcome.desired_weights[0] == pytest.approx(0.0, abs=1e-12)
+    assert len(outcome.signal_decisions) == 2
+
+
+def test_a_flat_strategy_pulls_the_size_down_and_every_decision_is_kept():
+    one = SymbolView("AAA", 0.0, 0.02, 0.1, 0.0, signals=({"side": "buy", "strength": 1.0},))
+    two = SymbolView(
+        "AAA",
+        0.0,
+        0.02,
+        0.1,
+        0.0,
+        signals=({"side": "buy", "strength": 1.0}, {"side": "flat", "strength": 1.0}),
+    )
+    alone = allocate([one], COVARIANCE[:1, :1], policy=PolicyConfig(), limits=LOOSE).desired_weights[0]
+    netted = allocate([two], COVARIANCE[:1, :1], policy=PolicyConfig(), limits=LOOSE).desired_weights[0]
+    assert alone > 0 and netted == pytest.approx(alone / 2)
+
+
+def test_a_symbol_without_a_standing_signal_is_closed_and_never_hedged_into():
+    views = [
+        SymbolView("AAA", 0.001, 0.02, 0.1, 0.0, {"side": "buy", "strength": 1.0}),
+        SymbolView("BBB", 0.001, 0.015, 0.1, 0.2, None),
+    ]
+    correlated = np.array([[0.02**2, 0.9 * 0.02 * 0.015], [0.9 * 0.02 * 0.015, 0.015**2]])
+    tight = AllocationLimits(max_weight=0.25, max_gross=1.0, max_turnover=None, target_volatility=0.05)
+    outcome = allocate(views, correlated, policy=PolicyConfig(), limits=tight)
+    assert outcome.desired_weights[1] == 0.0
+    assert outcome.target_weights[1] == 0.0, "no dust, no hedge where no signal stands"
+    assert outcome.target_weights[0] > 0

@@ -1,0 +1,444 @@
+"""The served decision path replayed bar by bar, with every ML part switched off in turn.
+
+At the close of each decision bar (every ``rebalance_every`` bars, and every bar a signal
+arrives), from what was known then: each symbol's standing signals (newest per strategy, no
+older than ``standing_bars``) with the day's champions' views go through ``allocate`` (the
+policy per signal, netting per symbol, the risk gate with per-symbol latches and the book's own
+equity and high-water mark, the caps, the optimizer), exactly as the allocation asset calls it.
+The weights are held over the next bar at ``cost_bps`` per unit of turnover; cash earns nothing.
+A tripped drawdown breaker is reviewed: ``drawdown_review_bars`` later the replayed operator
+resets the book's high-water mark, as an operator does through the risk API.
+
+Rows of the report:
+- ``policy``: all of it;
+- ``no_predictor``, ``no_anomaly_gate``, ``no_optimizer``: one ML part off (a zero prediction,
+  a zero anomaly score, the policy's weights taken as they are);
+- ``volatility_targeted``: the same signals sized by the policy with no ML at all (the trailing
+  21-bar close-to-close volatility instead of the forecaster, no predictor, no anomaly gate, no
+  optimizer);
+- ``raw``: every standing signal at full strength, equal weight per symbol (gross <= 1);
+- ``equal_weight`` (1/N), ``inverse_volatility`` at the volatility target, ``buy_and_hold``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from nexus_assets.ml.anomaly.bar_window import bar_window
+from nexus_assets.ml.anomaly.rule_config import RuleConfig
+from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
+from nexus_assets.ml.portfolio.allocation import SymbolView, allocate
+from nexus_assets.ml.portfolio.allocation_inputs import STANDING_SIGNAL_MAX_AGE_BARS
+from nexus_assets.ml.portfolio.book import book_limits
+from nexus_assets.ml.portfolio.covariance import shrunk_covariance
+from nexus_assets.ml.portfolio.risk_gate import RiskState
+from nexus_assets.ml.replay.champions import (
+    ModelViews,
+    Retrain,
+    RetrainConfig,
+    closes_only_rules,
+    walk_forward_views,
+)
+from nexus_assets.ml.replay.performance import performance
+from nexus_assets.ml.replay.prices import ReplayBars
+
+Progress = Callable[[int, int], None]
+SIDE = {"buy": 1.0, "sell": -1.0, "flat": 0.0}
+_RV = FEATURE_COLUMNS.index("rv_21")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which ML parts a policy row uses."""
+
+    predictor: bool = True
+    anomaly_gate: bool = True
+    model_volatility: bool = True
+    optimizer: bool = True
+
+
+VARIANTS: dict[str, Variant] = {
+    "policy": Variant(),
+    "no_predictor": Variant(predictor=False),
+    "no_anomaly_gate": Variant(anomaly_gate=False),
+    "no_optimizer": Variant(optimizer=False),
+    "volatility_targeted": Variant(False, False, False, False),
+}
+BASELINES: tuple[str, ...] = ("raw", "equal_weight", "inverse_volatility", "buy_and_hold")
+ROWS: tuple[str, ...] = (*VARIANTS, *BASELINES)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    cost_bps: float = 5.0
+    rebalance_every: int = 5
+    warmup: int = 504
+    """First decision bar: the first champions are trained on the bars before it."""
+    target_volatility: float = 0.10
+    max_weight: float = 0.25
+    max_gross: float = 1.0
+    max_turnover: float = 1.0
+    holding_bars: int = 21
+    covariance_window: int = 252
+    standing_bars: int = STANDING_SIGNAL_MAX_AGE_BARS
+    drawdown_review_bars: int = 21
+    """Bars after the drawdown breaker trips until the replayed operator resets the book's
+    high-water mark (``POST /v1/risk/books/{book}/reset`` in production); without a reset a book
+    that may only reduce risk can never recover."""
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
+            raise ValueError("cost_bps (--cost-bps): must be a finite number >= 0")
+        if not 0.0 < self.max_gross <= 3.0:
+            raise ValueError("max_gross: must be in (0, 3]")
+        if not 0.0 < self.max_weight <= self.max_gross:
+            raise ValueError("max_weight (--max-weight): must be in (0, max_gross]")
+        if not 0.0 < self.target_volatility <= 1.0:
+            raise ValueError("target_volatility (--target-volatility): must be in (0, 1]")
+        for name in (
+            "rebalance_every",
+            "covariance_window",
+            "standing_bars",
+            "holding_bars",
+            "drawdown_review_bars",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.warmup < 252:
+            raise ValueError(
+                "warmup (--warmup): must be at least 252 bars (the first champions train on them)"
+            )
+
+
+@dataclass
+class ReplayResult:
+    symbols: list[str]
+    timestamps: pl.Series
+    """The bar of each row of ``weights``: every bar from the first decision on."""
+    weights: np.ndarray
+    """The policy's weights at each bar's close (targets on decision bars, drifted holdings between)."""
+    returns: dict[str, np.ndarray]
+    """Per row of the report, the net return over the bar after each bar but the last."""
+    turnover: dict[str, np.ndarray]
+    metrics: dict[str, dict[str, float]]
+    actions: dict[str, dict[str, int]]
+    """Per policy row: signal decisions by action."""
+    reasons: dict[str, dict[str, int]]
+    """Per policy row: signal decisions by reason code."""
+    optimizer: dict[str, int]
+    """The policy's optimizer outcomes by status."""
+    drawdown_resets: dict[str, int]
+    """Per policy row: high-water-mark resets after a tripped breaker's review."""
+    retrains: list[Retrain]
+    views: ModelViews
+    """What the champions of each day said, and the champions themselves."""
+    anomaly_scores: np.ndarray
+    """[calendar, symbols] the anomaly score each decision used (NaN where none was needed)."""
+    decision_bars: int
+    closes_only: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Book:
+    """One row's holdings and what its risk gate remembers."""
+
+    held: np.ndarray
+    equity: float = 1.0
+    peak: float = 1.0
+    latches: dict[str, RiskState] = field(default_factory=dict)
+    tripped_at: int | None = None
+    """Row at which the drawdown breaker tripped, until the review resets the mark."""
+    resets: int = 0
+    returns: list[float] = field(default_factory=list)
+    turnover: list[float] = field(default_factory=list)
+    actions: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def _signal_rows(data: ReplayBars, signals: pl.DataFrame) -> pl.DataFrame:
+    """Each signal with the calendar row of the bar it acts at (its symbol's first bar at or after it)."""
+    bar_times = data.bars.select("symbol", pl.col("timestamp").alias("bar_time")).sort("symbol", "bar_time")
+    placed = (
+        signals.sort("symbol", "timestamp")
+        .join_asof(
+            bar_times,
+            left_on="timestamp",
+            right_on="bar_time",
+            by="symbol",
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .drop_nulls("bar_time")
+    )
+    return placed.with_columns(pl.Series("row", data.index_of(placed["bar_time"]), dtype=pl.Int64)).sort(
+        "row", "symbol", "strategy_id", "timestamp"
+    )
+
+
+class _Standing:
+    """Each symbol's newest signal per strategy, as the bars go by."""
+
+    def __init__(self, placed: pl.DataFrame, symbols: list[str], max_age: int) -> None:
+        index = {s: i for i, s in enumerate(symbols)}
+        self._by_row: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        for signal in placed.iter_rows(named=True):
+            self._by_row.setdefault(signal["row"], []).append((index[signal["symbol"]], signal))
+        self._newest: list[dict[str, dict[str, Any]]] = [{} for _ in symbols]
+        self._max_age = max_age
+        self.arrived: dict[int, dict[str, Any]] = {}
+        """Symbol index -> the newest signal that arrived at the current bar (the anomaly rules check it)."""
+
+    def advance(self, row: int) -> bool:
+        """Take in the signals of ``row``; True when any arrived or a standing one expired."""
+        arrived = self._by_row.get(row, [])
+        self.arrived = {}
+        for symbol, signal in arrived:
+            self._newest[symbol][signal["strategy_id"]] = signal
+            self.arrived[symbol] = signal
+        expired = any(
+            self._newest[symbol].get(signal["strategy_id"]) is signal
+            for symbol, signal in self._by_row.get(row - self._max_age, [])
+        )
+        return bool(arrived) or expired
+
+    def at(self, symbol: int, row: int) -> tuple[dict[str, Any], ...]:
+        fresh = [s for s in self._newest[symbol].values() if row - s["row"] < self._max_age]
+        return tuple(sorted(fresh, key=lambda s: (s["row"], s["strategy_id"])))
+
+
+class _AnomalyScores:
+    """The day's detector on each symbol's newest bar, its bar window and arriving signal; computed once per cell."""
+
+    def __init__(self, data: ReplayBars, views: ModelViews, window: int) -> None:
+        self._views, self._window = views, window
+        self.scores = np.full(data.close.shape, np.nan)
+        self._rows: list[np.ndarray] = []
+        self._columns: list[dict[str, np.ndarray]] = []
+        for _, bars in data.bars.group_by("symbol", maintain_order=True):
+            self._rows.append(data.index_of(bars["timestamp"]))
+            columns = {"timestamp": bars["timestamp"].dt.epoch("us").to_numpy()}
+            columns.update(
+                {name: bars[name].to_numpy() for name in ("open", "high", "low", "close", "volume")}
+            )
+            self._columns.append(columns)
+        self._calendar = data.calendar
+
+    def score(self, row: int, symbol: int, signal: dict[str, Any] | None) -> float:
+        if math.isnan(self.scores[row, symbol]):
+            detector = self._views.detector_at(row)
+            end = int(np.searchsorted(self._rows[symbol], row)) + 1
+            start = max(end - self._window, 0)
+            recent = bar_window(
+                {name: values[start:end] for name, values in self._columns[symbol].items()}, detector.rules
+            )
+            newest = dict(zip(FEATURE_COLUMNS, self._views.features[row, symbol].tolist(), strict=True))
+            now: datetime = self._calendar[row]
+            incoming = None
+            if signal is not None:
+                incoming = {k: signal[k] for k in ("symbol", "side", "strength", "timestamp")}
+            self.scores[row, symbol] = detector.score(newest, recent, incoming, now).score
+        return float(self.scores[row, symbol])
+
+
+def _drift(weights: np.ndarray, bar_returns: np.ndarray) -> tuple[np.ndarray, float]:
+    growth = float(np.dot(weights, bar_returns))
+    return weights * (1.0 + bar_returns) / (1.0 + growth), growth
+
+
+def _scale_to_target(weights: np.ndarray, covariance: np.ndarray, config: ReplayConfig) -> np.ndarray:
+    annual = math.sqrt(max(float(weights @ covariance @ weights), 0.0) * 252)
+    scale = min(1.0, config.target_volatility / annual) if annual > 0 else 0.0
+    return weights * min(scale, config.max_gross / max(np.abs(weights).sum(), 1e-12))
+
+
+def run_replay(
+    data: ReplayBars,
+    signals: pl.DataFrame,
+    config: ReplayConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ReplayResult:
+    """Replay ``signals`` (``REPLAY_SIGNAL_SCHEMA``) on ``data`` through the served path and its ablations."""
+    config = config or ReplayConfig()
+    n_rows, n_symbols = data.close.shape
+    first = config.warmup
+    if n_rows <= first + 1:
+        raise ValueError(f"prices: {n_rows} bars, the backtest needs more than warmup + 1 = {first + 1}")
+    rules = closes_only_rules(RuleConfig()) if data.closes_only else RuleConfig()
+    features = compute_features(data.bars, signals)
+    views = walk_forward_views(
+        data.bars, features, data.calendar, data.symbols, first, config.retrain, rules=rules, progress=log
+    )
+    standing = _Standing(_signal_rows(data, signals), data.symbols, config.standing_bars)
+    anomaly = _AnomalyScores(data, views, config.retrain.lstm.window)
+    limits, policy = book_limits(
+        max_weight=config.max_weight, max_gross=config.max_gross, max_turnover=config.max_turnover,
+        cost_bps=config.cost_bps, holding_bars=config.holding_bars, target_volatility=config.target_volatility,
+    )  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_returns = np.vstack([np.full(n_symbols, np.nan), np.diff(np.log(data.close), axis=0)])
+    next_returns = np.nan_to_num(np.expm1(np.vstack([log_returns[1:], np.full(n_symbols, np.nan)])), nan=0.0)
+    realized = views.features[:, :, _RV]
+    books = {name: _Book(np.zeros(n_symbols)) for name in ROWS}
+    optimizer: Counter[str] = Counter()
+    weights: list[np.ndarray] = []
+    decision_bars = 0
+    for row in range(first):
+        standing.advance(row)
+    for step, row in enumerate(range(first, n_rows)):
+        arrived = standing.advance(row)
+        priced = np.isfinite(data.close[row])
+        held_unpriced = any((~priced & (book.held != 0)).any() for book in books.values())
+        targets = {name: book.held.copy() for name, book in books.items()}
+        if step % config.rebalance_every == 0 or arrived or held_unpriced:
+            decision_bars += 1
+            signals_at = [standing.at(i, row) for i in range(n_symbols)]
+            window = log_returns[max(row - config.covariance_window + 1, 1) : row + 1]
+            known = priced & np.isfinite(views.predicted[row]) & np.isfinite(views.volatility[row])
+            known &= np.isfinite(views.features[row]).all(axis=1)
+            covariance = {}
+            for name, variant in VARIANTS.items():
+                vol = views.volatility[row] if variant.model_volatility else realized[row]
+                tradable = known & (vol > 0)
+                idx = np.flatnonzero(tradable)
+                if variant.optimizer and idx.size and variant.model_volatility not in covariance:
+                    covariance[variant.model_volatility] = shrunk_covariance(
+                        window[:, tradable], vol[tradable]
+                    )
+                book = books[name]
+                symbol_views = [
+                    SymbolView(
+                        symbol=data.symbols[i],
+                        predicted_return=float(views.predicted[row, i]) if variant.predictor else 0.0,
+                        volatility=float(vol[i]),
+                        anomaly_score=anomaly.score(row, i, standing.arrived.get(i))
+                        if variant.anomaly_gate and signals_at[i]
+                        else 0.0,
+                        current_weight=float(book.held[i]),
+                        signal=signals_at[i][-1] if signals_at[i] else None,
+                        signals=signals_at[i],
+                    )
+                    for i in idx
+                ]
+                target = np.zeros(n_symbols)
+                if symbol_views:
+                    outcome = allocate(
+                        symbol_views,
+                        covariance.get(variant.model_volatility, np.eye(idx.size)),
+                        policy=policy,
+                        limits=limits,
+                        latches=book.latches,
+                        equity=book.equity,
+                        peak_equity=book.peak,
+                        use_optimizer=variant.optimizer,
+                    )
+                    target[idx] = outcome.target_weights
+                    book.latches.update(outcome.states)
+                    for decision in outcome.signal_decisions:
+                        book.actions[decision.action.value] += 1
+                        book.reasons.update(decision.reason_codes)
+                    if name == "policy":
+                        optimizer[outcome.optimizer_status] += 1
+                targets[name] = target
+            targets.update(_baselines(row, step, priced, signals_at, realized, window, books, config))
+        weights.append(targets["policy"])
+        if progress is not None:
+            progress(step + 1, n_rows - first)
+        if row == n_rows - 1:
+            break
+        for name, book in books.items():
+            traded = float(np.abs(targets[name] - book.held).sum())
+            book.held, growth = _drift(targets[name], next_returns[row])
+            net = growth - config.cost_bps / 1e4 * traded
+            book.returns.append(net)
+            book.turnover.append(traded)
+            book.equity *= 1.0 + net
+            book.peak = max(book.peak, book.equity)
+            _review(book, row, policy.risk.drawdown_limit, config.drawdown_review_bars)
+    returns = {name: np.array(book.returns) for name, book in books.items()}
+    turnover = {name: np.array(book.turnover) for name, book in books.items()}
+    return ReplayResult(
+        symbols=list(data.symbols),
+        timestamps=data.calendar.slice(first),
+        weights=np.array(weights),
+        returns=returns,
+        turnover=turnover,
+        metrics={name: performance(returns[name], turnover[name]) for name in ROWS},
+        actions={name: dict(books[name].actions) for name in VARIANTS},
+        reasons={name: dict(books[name].reasons) for name in VARIANTS},
+        optimizer=dict(optimizer),
+        drawdown_resets={name: books[name].resets for name in VARIANTS},
+        retrains=views.retrains,
+        views=views,
+        anomaly_scores=anomaly.scores,
+        decision_bars=decision_bars,
+        closes_only=data.closes_only,
+        warnings=_warnings(data, signals),
+    )
+
+
+def _review(book: _Book, row: int, limit: float, review_bars: int) -> None:
+    """The operator's review of a tripped breaker: ``review_bars`` later, a new high-water mark."""
+    if book.tripped_at is None:
+        if book.equity <= book.peak * (1.0 - limit):
+            book.tripped_at = row
+    elif row - book.tripped_at >= review_bars:
+        book.peak, book.tripped_at = book.equity, None
+        book.resets += 1
+
+
+def _baselines(
+    row: int,
+    step: int,
+    priced: np.ndarray,
+    signals_at: list[tuple[dict[str, Any], ...]],
+    realized: np.ndarray,
+    window: np.ndarray,
+    books: dict[str, _Book],
+    config: ReplayConfig,
+) -> dict[str, np.ndarray]:
+    """The rows without a policy: raw signals, 1/N, inverse volatility, buy-and-hold."""
+    n = max(int(priced.sum()), 1)
+    net = np.array(
+        [np.mean([SIDE[s["side"]] for s in standing]) if standing else 0.0 for standing in signals_at]
+    )
+    targets = {
+        "raw": np.where(priced, net / n, 0.0),
+        "equal_weight": np.where(priced, 1.0 / n, 0.0),
+    }
+    vol = realized[row]
+    usable = priced & np.isfinite(vol) & (vol > 0)
+    inverse = np.zeros(len(priced))
+    if usable.any():
+        inverse[usable] = 1.0 / vol[usable]
+        covariance = shrunk_covariance(window[:, usable], vol[usable])
+        inverse[usable] = _scale_to_target(inverse[usable] / inverse[usable].sum(), covariance, config)
+    targets["inverse_volatility"] = inverse
+    if step == 0:
+        targets["buy_and_hold"] = np.where(priced, 1.0 / n, 0.0)
+    else:
+        targets["buy_and_hold"] = np.where(priced, books["buy_and_hold"].held, 0.0)
+    return targets
+
+
+def _warnings(data: ReplayBars, signals: pl.DataFrame) -> list[str]:
+    notes = []
+    if data.closes_only:
+        notes.append(
+            "closes only: range-based inputs (Parkinson, Garman-Klass, high-low range) use "
+            "close-to-close estimators and the zero-volume anomaly rule is off"
+        )
+    if signals.is_empty():
+        notes.append("no signals: every policy row stays in cash")
+    return notes
