@@ -109,6 +109,7 @@ def run(name: str) -> None:
     print(f"policy decisions by action: {report['decisions_by_action']['policy']}")
     print(f"policy decisions by reason: {report['decisions_by_reason']['policy']}")
     print(f"drawdown resets: {report['drawdown_resets']}; optimizer: {report['optimizer']}")
+    print(f"meta-labeling: {report['meta_labeling']}")
     for warning in report["warnings"]:
         print(f"warning: {warning}")
 

@@ -23,7 +23,8 @@ import polars as pl
 from nexus_assets.progress import progress_bar
 
 if TYPE_CHECKING:
-    from nexus_assets.ml.replay import ReplayConfig, ReplayResult
+    from nexus_assets.ml.replay.config import ReplayConfig
+    from nexus_assets.ml.replay.loop import ReplayResult
 
 _PROG = "nexus backtest"
 
@@ -110,6 +111,12 @@ def report(result: ReplayResult, signal_source: str, signal_count: int) -> dict[
         "decisions_by_reason": result.reasons,
         "optimizer": result.optimizer,
         "drawdown_resets": result.drawdown_resets,
+        "meta_labeling": {
+            "labels": result.meta.labels,
+            "paid_share": result.meta.paid,
+            "retrains_fitted": result.meta.fitted,
+            "entry_signals_sized": len(result.meta.scale),
+        },
         "decision_bars": result.decision_bars,
         "rows_written": len(result.weights),
         "signals": {"source": signal_source, "count": signal_count},
@@ -127,9 +134,8 @@ def report(result: ReplayResult, signal_source: str, signal_count: int) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    # The model stack (torch, cvxpy) loads only when a backtest actually runs.
-    from nexus_assets.ml.replay import read_replay_prices, read_signal_file, run_replay
-    from nexus_assets.sim.reference_signals import reference_signals
+    from nexus_assets.ml.replay.prices import read_replay_prices
+    from nexus_assets.ml.replay.signal_file import read_signal_file
 
     try:
         config = _config(args)
@@ -137,10 +143,19 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise ValueError(f"--out: folder {out.parent} does not exist")
         data = read_replay_prices(Path(args.prices))
+        if data.close.shape[0] <= config.warmup + 1:
+            raise ValueError(
+                f"prices: {data.close.shape[0]} bars, the backtest needs more than warmup + 1 = {config.warmup + 1}"
+            )
         if args.signals:
             signals, source = read_signal_file(Path(args.signals), data.symbols), str(args.signals)
         else:
+            from nexus_assets.sim.reference_signals import reference_signals
+
             signals, source = reference_signals(data.bars), "reference strategies"
+        # The model stack (torch, cvxpy) loads only once the inputs are known to be good.
+        from nexus_assets.ml.replay.loop import run_replay
+
         with progress_bar("bars", "bar") as progress:
             result = run_replay(data, signals, config, progress=progress)
     except (ValueError, OSError) as error:

@@ -124,7 +124,7 @@ def _loaded_after(statement: str, roots: tuple[str, ...]) -> list[str]:
 
 
 def test_importing_ml_and_every_component_face_loads_no_framework_or_client():
-    faces = "anomaly predictor volatility optimizer portfolio replay sentiment review registry lifecycle"
+    faces = "anomaly predictor volatility optimizer portfolio replay metalabel sentiment review registry lifecycle"
     statement = "import nexus_assets, nexus_assets.ml.features, nexus_assets.ml.bars; " + "; ".join(
         f"import nexus_assets.ml.{face}" for face in faces.split()
     )

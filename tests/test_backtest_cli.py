@@ -34,11 +34,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([NEXUS, "backtest", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_weights_for_every_date_after_the_warm_up_and_metrics_as_json(prices_csv, tmp_path):
-    out = tmp_path / "weights.csv"
-    done = _run(
-        "--prices", str(prices_csv), "--out", str(out), "--warmup", "300", "--cost-bps", "5", "--epochs", "2"
-    )
+FAST = ("--warmup", "300", "--cost-bps", "5", "--epochs", "1")
+
+
+@pytest.fixture(scope="module")
+def baseline(prices_csv, tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("baseline") / "weights.csv"
+    return _run("--prices", str(prices_csv), "--out", str(out), *FAST), out
+
+
+def test_weights_for_every_date_after_the_warm_up_and_metrics_as_json(prices_csv, baseline):
+    done, out = baseline
     assert done.returncode == 0, done.stderr
     weights = pl.read_csv(out)
     assert weights.columns == ["date", *SYMBOLS]
@@ -49,7 +55,7 @@ def test_weights_for_every_date_after_the_warm_up_and_metrics_as_json(prices_csv
     assert np.isfinite(values).all()
     assert (np.abs(values).sum(axis=1) <= 1.0 + 1e-9).all()
     report = json.loads(done.stdout)
-    assert {"policy", "equal_weight"} <= set(report["metrics"])
+    assert {"policy", "meta_labeled", "equal_weight"} <= set(report["metrics"])
     assert set(report["metrics"]["policy"]) >= {
         "sharpe",
         "sortino",
@@ -57,9 +63,10 @@ def test_weights_for_every_date_after_the_warm_up_and_metrics_as_json(prices_csv
         "annual_turnover",
         "hit_rate",
     }
+    assert set(report["meta_labeling"]) == {"labels", "paid_share", "retrains_fitted", "entry_signals_sized"}
 
 
-def test_changing_prices_after_a_date_leaves_earlier_weights_alone(prices_csv, tmp_path):
+def test_changing_prices_after_a_date_leaves_earlier_weights_alone(prices_csv, baseline, tmp_path):
     original = pl.read_csv(prices_csv)
     changed = original.with_columns(
         pl.when(pl.int_range(pl.len()) > 350).then(pl.col(s) * 1.7).otherwise(pl.col(s)).alias(s)
@@ -67,15 +74,9 @@ def test_changing_prices_after_a_date_leaves_earlier_weights_alone(prices_csv, t
     )
     changed_csv = tmp_path / "changed.csv"
     changed.write_csv(changed_csv)
-    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    assert (
-        _run("--prices", str(prices_csv), "--out", str(a), "--warmup", "300", "--epochs", "2").returncode == 0
-    )
-    assert (
-        _run("--prices", str(changed_csv), "--out", str(b), "--warmup", "300", "--epochs", "2").returncode
-        == 0
-    )
-    before, after = pl.read_csv(a), pl.read_csv(b)
+    b = tmp_path / "b.csv"
+    assert _run("--prices", str(changed_csv), "--out", str(b), *FAST).returncode == 0
+    before, after = pl.read_csv(baseline[1]), pl.read_csv(b)
     assert before.head(51).equals(after.head(51))
 
 
@@ -125,7 +126,7 @@ def test_three_assets_with_a_25_percent_cap_are_invested_where_signals_stand(tmp
     """The old fully invested rule sat in cash for years on 3 x 25%; the served path sizes each signal."""
     three = _wide(tmp_path / "three.csv", ("AAA", "BBB", "CCC"))
     out = tmp_path / "o.csv"
-    done = _run("--prices", str(three), "--out", str(out), "--warmup", "300", "--epochs", "2")
+    done = _run("--prices", str(three), "--out", str(out), *FAST)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     gross = np.abs(pl.read_csv(out).select("AAA", "BBB", "CCC").to_numpy()).sum(axis=1)
@@ -143,18 +144,7 @@ def test_a_signal_file_drives_the_replay_and_a_bad_one_names_its_row(tmp_path):
     signals = tmp_path / "signals.csv"
     signals.write_text(f"timestamp,symbol,strategy_id,side,strength\n{dates[310]},BBB,mine,buy,1\n")
     out = tmp_path / "o.csv"
-    done = _run(
-        "--prices",
-        str(three),
-        "--signals",
-        str(signals),
-        "--out",
-        str(out),
-        "--warmup",
-        "300",
-        "--epochs",
-        "2",
-    )
+    done = _run("--prices", str(three), "--signals", str(signals), "--out", str(out), *FAST)
     assert done.returncode == 0, done.stderr
     weights = pl.read_csv(out)
     assert (weights["AAA"] == 0).all() and (weights["CCC"] == 0).all()

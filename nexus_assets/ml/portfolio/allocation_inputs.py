@@ -12,15 +12,12 @@ from nexus_assets.ml.features import FEATURE_COLUMNS
 from nexus_assets.ml.portfolio.allocation import SymbolView
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 from nexus_assets.ml.portfolio.news_inputs import latest_sentiment, reviewed_signals
+from nexus_assets.ml.portfolio.signal_ages import FRESH_SIGNAL_MAX_AGE_BARS, STANDING_SIGNAL_MAX_AGE_BARS
 from nexus_assets.ml.volatility.inputs import inputs_for_last_bar
 
 if TYPE_CHECKING:
     from nexus_assets.ml.registry.champions import Champions
 
-STANDING_SIGNAL_MAX_AGE_BARS = 63
-"""A strategy's newest trade event stands (an entry without exit is a live view) this long."""
-FRESH_SIGNAL_MAX_AGE_BARS = 5
-"""Only signals this recent are checked by the anomaly detector's signal rules (as incoming)."""
 COVARIANCE_BARS = 252
 
 

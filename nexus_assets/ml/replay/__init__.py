@@ -3,8 +3,8 @@
 import lazy_loader
 
 PUBLIC = {
-    "champions": ["RetrainConfig"],
-    "loop": ["ROWS", "ReplayConfig", "ReplayResult", "run_replay"],
+    "config": ["ReplayConfig", "RetrainConfig"],
+    "loop": ["ROWS", "ReplayResult", "run_replay"],
     "prices": ["ReplayBars", "read_replay_prices", "replay_bars"],
     "signal_file": ["read_signal_file"],
 }

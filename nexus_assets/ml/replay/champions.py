@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +30,11 @@ from nexus_assets.ml.anomaly.rule_config import RuleConfig
 from nexus_assets.ml.features import FEATURE_COLUMNS
 from nexus_assets.ml.predictor.config import LstmConfig
 from nexus_assets.ml.predictor.sequences import Sequences, build_sequences
+from nexus_assets.ml.replay.config import RetrainConfig
 from nexus_assets.ml.volatility.inputs import INPUT_COLUMNS, volatility_inputs
 from nexus_assets.ml.volatility.model import VolatilityModel, fit_volatility_model
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    retrain_every: int = 252
-    """Bars between two retrains (252: yearly on daily bars)."""
-    train_bars: int = 1260
-    """Trailing bars each fit sees (five years of daily bars); the last fifth validates the LSTM."""
-    lstm: LstmConfig = field(default_factory=lambda: LstmConfig(max_epochs=10, patience=3))
-    anomaly_trees: int = 300
-
-    def __post_init__(self) -> None:
-        if self.retrain_every < 1:
-            raise ValueError("retrain_every: must be at least 1")
-        if self.train_bars < 100:
-            raise ValueError("train_bars: must be at least 100")
 
 
 @dataclass(frozen=True)

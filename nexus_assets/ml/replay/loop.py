@@ -11,6 +11,8 @@ resets the book's high-water mark, as an operator does through the risk API.
 
 Rows of the report:
 - ``policy``: all of it;
+- ``meta_labeled``: the policy with each entry signal's strength times its meta-labeling bet
+  size, the candidate beside the LSTM (``replay.meta``);
 - ``no_predictor``, ``no_anomaly_gate``, ``no_optimizer``: one ML part off (a zero prediction,
   a zero anomaly score, the policy's weights taken as they are);
 - ``volatility_targeted``: the same signals sized by the policy with no ML at all (the trailing
@@ -35,18 +37,20 @@ import polars as pl
 from nexus_assets.ml.anomaly.bar_window import bar_window
 from nexus_assets.ml.anomaly.rule_config import RuleConfig
 from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
+from nexus_assets.ml.optimizer.limits import AllocationLimits
 from nexus_assets.ml.portfolio.allocation import SymbolView, allocate
-from nexus_assets.ml.portfolio.allocation_inputs import STANDING_SIGNAL_MAX_AGE_BARS
 from nexus_assets.ml.portfolio.book import book_limits
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
+from nexus_assets.ml.portfolio.policy import PolicyConfig
 from nexus_assets.ml.portfolio.risk_gate import RiskState
 from nexus_assets.ml.replay.champions import (
     ModelViews,
     Retrain,
-    RetrainConfig,
     closes_only_rules,
     walk_forward_views,
 )
+from nexus_assets.ml.replay.config import ReplayConfig
+from nexus_assets.ml.replay.meta import MetaSizes, meta_sizes
 from nexus_assets.ml.replay.performance import performance
 from nexus_assets.ml.replay.prices import ReplayBars
 
@@ -63,10 +67,13 @@ class Variant:
     anomaly_gate: bool = True
     model_volatility: bool = True
     optimizer: bool = True
+    meta_labels: bool = False
+    """Each entry signal's strength times its meta-labeling bet size (``replay.meta``)."""
 
 
 VARIANTS: dict[str, Variant] = {
     "policy": Variant(),
+    "meta_labeled": Variant(meta_labels=True),
     "no_predictor": Variant(predictor=False),
     "no_anomaly_gate": Variant(anomaly_gate=False),
     "no_optimizer": Variant(optimizer=False),
@@ -74,49 +81,6 @@ VARIANTS: dict[str, Variant] = {
 }
 BASELINES: tuple[str, ...] = ("raw", "equal_weight", "inverse_volatility", "buy_and_hold")
 ROWS: tuple[str, ...] = (*VARIANTS, *BASELINES)
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    cost_bps: float = 5.0
-    rebalance_every: int = 5
-    warmup: int = 504
-    """First decision bar: the first champions are trained on the bars before it."""
-    target_volatility: float = 0.10
-    max_weight: float = 0.25
-    max_gross: float = 1.0
-    max_turnover: float = 1.0
-    holding_bars: int = 21
-    covariance_window: int = 252
-    standing_bars: int = STANDING_SIGNAL_MAX_AGE_BARS
-    drawdown_review_bars: int = 21
-    """Bars after the drawdown breaker trips until the replayed operator resets the book's
-    high-water mark (``POST /v1/risk/books/{book}/reset`` in production); without a reset a book
-    that may only reduce risk can never recover."""
-    retrain: RetrainConfig = field(default_factory=RetrainConfig)
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
-            raise ValueError("cost_bps (--cost-bps): must be a finite number >= 0")
-        if not 0.0 < self.max_gross <= 3.0:
-            raise ValueError("max_gross: must be in (0, 3]")
-        if not 0.0 < self.max_weight <= self.max_gross:
-            raise ValueError("max_weight (--max-weight): must be in (0, max_gross]")
-        if not 0.0 < self.target_volatility <= 1.0:
-            raise ValueError("target_volatility (--target-volatility): must be in (0, 1]")
-        for name in (
-            "rebalance_every",
-            "covariance_window",
-            "standing_bars",
-            "holding_bars",
-            "drawdown_review_bars",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be at least 1")
-        if self.warmup < 252:
-            raise ValueError(
-                "warmup (--warmup): must be at least 252 bars (the first champions train on them)"
-            )
 
 
 @dataclass
@@ -138,6 +102,8 @@ class ReplayResult:
     """The policy's optimizer outcomes by status."""
     drawdown_resets: dict[str, int]
     """Per policy row: high-water-mark resets after a tripped breaker's review."""
+    meta: MetaSizes
+    """The meta-labeling candidate's sizes, labels and fits."""
     retrains: list[Retrain]
     views: ModelViews
     """What the champions of each day said, and the champions themselves."""
@@ -188,11 +154,13 @@ def _signal_rows(data: ReplayBars, signals: pl.DataFrame) -> pl.DataFrame:
 class _Standing:
     """Each symbol's newest signal per strategy, as the bars go by."""
 
-    def __init__(self, placed: pl.DataFrame, symbols: list[str], max_age: int) -> None:
+    def __init__(self, placed: pl.DataFrame, symbols: list[str], max_age: int, meta: MetaSizes) -> None:
         index = {s: i for i, s in enumerate(symbols)}
         self._by_row: dict[int, list[tuple[int, dict[str, Any]]]] = {}
         for signal in placed.iter_rows(named=True):
-            self._by_row.setdefault(signal["row"], []).append((index[signal["symbol"]], signal))
+            symbol = index[signal["symbol"]]
+            signal["meta_scale"] = meta.scale.get((signal["row"], symbol, signal["strategy_id"]), 1.0)
+            self._by_row.setdefault(signal["row"], []).append((symbol, signal))
         self._newest: list[dict[str, dict[str, Any]]] = [{} for _ in symbols]
         self._max_age = max_age
         self.arrived: dict[int, dict[str, Any]] = {}
@@ -250,6 +218,11 @@ class _AnomalyScores:
         return float(self.scores[row, symbol])
 
 
+def _sized(standing: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The standing signals with their strength times their meta-labeling bet size."""
+    return tuple({**s, "strength": s["strength"] * s["meta_scale"]} for s in standing)
+
+
 def _drift(weights: np.ndarray, bar_returns: np.ndarray) -> tuple[np.ndarray, float]:
     growth = float(np.dot(weights, bar_returns))
     return weights * (1.0 + bar_returns) / (1.0 + growth), growth
@@ -280,7 +253,10 @@ def run_replay(
     views = walk_forward_views(
         data.bars, features, data.calendar, data.symbols, first, config.retrain, rules=rules, progress=log
     )
-    standing = _Standing(_signal_rows(data, signals), data.symbols, config.standing_bars)
+    placed = _signal_rows(data, signals)
+    starts = list(range(first, n_rows, config.retrain.retrain_every))
+    meta = meta_sizes(placed, data.close, views.features, data.symbols, starts, config.retrain.train_bars)
+    standing = _Standing(placed, data.symbols, config.standing_bars, meta)
     anomaly = _AnomalyScores(data, views, config.retrain.lstm.window)
     limits, policy = book_limits(
         max_weight=config.max_weight, max_gross=config.max_gross, max_turnover=config.max_turnover,
@@ -307,50 +283,21 @@ def run_replay(
             window = log_returns[max(row - config.covariance_window + 1, 1) : row + 1]
             known = priced & np.isfinite(views.predicted[row]) & np.isfinite(views.volatility[row])
             known &= np.isfinite(views.features[row]).all(axis=1)
-            covariance = {}
+            moment = _Moment(row, signals_at, known, window, {})
             for name, variant in VARIANTS.items():
-                vol = views.volatility[row] if variant.model_volatility else realized[row]
-                tradable = known & (vol > 0)
-                idx = np.flatnonzero(tradable)
-                if variant.optimizer and idx.size and variant.model_volatility not in covariance:
-                    covariance[variant.model_volatility] = shrunk_covariance(
-                        window[:, tradable], vol[tradable]
-                    )
-                book = books[name]
-                symbol_views = [
-                    SymbolView(
-                        symbol=data.symbols[i],
-                        predicted_return=float(views.predicted[row, i]) if variant.predictor else 0.0,
-                        volatility=float(vol[i]),
-                        anomaly_score=anomaly.score(row, i, standing.arrived.get(i))
-                        if variant.anomaly_gate and signals_at[i]
-                        else 0.0,
-                        current_weight=float(book.held[i]),
-                        signal=signals_at[i][-1] if signals_at[i] else None,
-                        signals=signals_at[i],
-                    )
-                    for i in idx
-                ]
-                target = np.zeros(n_symbols)
-                if symbol_views:
-                    outcome = allocate(
-                        symbol_views,
-                        covariance.get(variant.model_volatility, np.eye(idx.size)),
-                        policy=policy,
-                        limits=limits,
-                        latches=book.latches,
-                        equity=book.equity,
-                        peak_equity=book.peak,
-                        use_optimizer=variant.optimizer,
-                    )
-                    target[idx] = outcome.target_weights
-                    book.latches.update(outcome.states)
-                    for decision in outcome.signal_decisions:
-                        book.actions[decision.action.value] += 1
-                        book.reasons.update(decision.reason_codes)
-                    if name == "policy":
-                        optimizer[outcome.optimizer_status] += 1
-                targets[name] = target
+                targets[name] = _policy_targets(
+                    moment,
+                    variant,
+                    books[name],
+                    views,
+                    anomaly,
+                    standing.arrived,
+                    realized,
+                    data.symbols,
+                    policy,
+                    limits,
+                    optimizer if name == "policy" else None,
+                )
             targets.update(_baselines(row, step, priced, signals_at, realized, window, books, config))
         weights.append(targets["policy"])
         if progress is not None:
@@ -379,6 +326,7 @@ def run_replay(
         reasons={name: dict(books[name].reasons) for name in VARIANTS},
         optimizer=dict(optimizer),
         drawdown_resets={name: books[name].resets for name in VARIANTS},
+        meta=meta,
         retrains=views.retrains,
         views=views,
         anomaly_scores=anomaly.scores,
@@ -386,6 +334,81 @@ def run_replay(
         closes_only=data.closes_only,
         warnings=_warnings(data, signals),
     )
+
+
+@dataclass
+class _Moment:
+    """What every policy row shares at one decision bar."""
+
+    row: int
+    signals_at: list[tuple[dict[str, Any], ...]]
+    known: np.ndarray
+    """Symbols priced with every model's view."""
+    window: np.ndarray
+    covariance: dict[bool, np.ndarray]
+    """Per volatility source (model or realized), computed once for the bar."""
+
+
+def _policy_targets(
+    moment: _Moment,
+    variant: Variant,
+    book: _Book,
+    views: ModelViews,
+    anomaly: _AnomalyScores,
+    arrived: dict[int, dict[str, Any]],
+    realized: np.ndarray,
+    symbols: list[str],
+    policy: PolicyConfig,
+    limits: AllocationLimits,
+    optimizer: Counter[str] | None,
+) -> np.ndarray:
+    """One policy row's target weights at a decision bar: ``allocate`` on its views and its book."""
+    row = moment.row
+    vol = views.volatility[row] if variant.model_volatility else realized[row]
+    tradable = moment.known & (vol > 0)
+    idx = np.flatnonzero(tradable)
+    target = np.zeros(len(symbols))
+    if not idx.size:
+        return target
+    if variant.optimizer and variant.model_volatility not in moment.covariance:
+        moment.covariance[variant.model_volatility] = shrunk_covariance(
+            moment.window[:, tradable], vol[tradable]
+        )
+    symbol_views = []
+    for i in idx:
+        standing = moment.signals_at[i]
+        carried = _sized(standing) if variant.meta_labels else standing
+        symbol_views.append(
+            SymbolView(
+                symbol=symbols[i],
+                predicted_return=float(views.predicted[row, i]) if variant.predictor else 0.0,
+                volatility=float(vol[i]),
+                anomaly_score=anomaly.score(row, i, arrived.get(i))
+                if variant.anomaly_gate and standing
+                else 0.0,
+                current_weight=float(book.held[i]),
+                signal=carried[-1] if carried else None,
+                signals=carried,
+            )
+        )
+    outcome = allocate(
+        symbol_views,
+        moment.covariance.get(variant.model_volatility, np.eye(idx.size)),
+        policy=policy,
+        limits=limits,
+        latches=book.latches,
+        equity=book.equity,
+        peak_equity=book.peak,
+        use_optimizer=variant.optimizer,
+    )
+    target[idx] = outcome.target_weights
+    book.latches.update(outcome.states)
+    for decision in outcome.signal_decisions:
+        book.actions[decision.action.value] += 1
+        book.reasons.update(decision.reason_codes)
+    if optimizer is not None:
+        optimizer[outcome.optimizer_status] += 1
+    return target
 
 
 def _review(book: _Book, row: int, limit: float, review_bars: int) -> None:

@@ -110,7 +110,7 @@ def test_champions_are_retrained_on_schedule_from_the_past_only(data, reference)
 
 
 def test_every_row_is_reported_and_the_gate_is_off_where_switched_off(reference):
-    assert set(reference.metrics) == set(ROWS)
+    assert set(reference.metrics) == set(ROWS) and "meta_labeled" in ROWS
     for metrics in reference.metrics.values():
         assert {"sharpe", "sortino", "max_drawdown", "annual_volatility", "annual_turnover"} <= set(metrics)
     assert not any(code.startswith("ANOMALY") for code in reference.reasons["no_anomaly_gate"])
