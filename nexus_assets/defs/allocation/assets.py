@@ -51,9 +51,10 @@ class AllocationConfig(dg.Config):
     # Re-allocates after new signals, features, bars or models, once none of them is in progress.
     automation_condition=dg.AutomationCondition.eager(),
     description=(
-        "Target weight per symbol for the newest bar: each symbol's newest Lona signal goes through the "
-        "decision policy (volatility-targeted size, model agreement, anomaly halt with hysteresis, "
-        "kill switch (this run's config or the decision service's shared switch), drawdown breaker, position and gross caps; every rejection with a reason code), "
+        "Target weight per symbol for the newest bar: each strategy's standing Lona signal on a symbol goes "
+        "through the decision policy (volatility-targeted size, model agreement, anomaly halt with hysteresis, "
+        "kill switch (this run's config or the decision service's shared switch), drawdown breaker, position and gross caps; every rejection with a reason code) "
+        "and the symbol nets them (strategies that trade alike count once; no standing signal closes the position), "
         "then a cvxpy optimizer (Ledoit-Wolf covariance with the volatility forecasts on the diagonal) "
         "enforces the portfolio limits. Uses the champion models from MLflow. Each signal's strength is "
         "scaled by its strategy's review (`strategy_reviews`: blocked strategies add no risk), and a news "

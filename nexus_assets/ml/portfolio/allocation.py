@@ -3,7 +3,8 @@
 Each symbol may carry several standing signals, one per strategy. Each goes through the policy
 (volatility-targeted size, model agreement, the risk gate, caps) and the symbol's desired weight
 is their mean: two strategies that disagree net to nothing instead of flipping the position, and
-a strategy that is flat pulls the size down. A symbol with no standing signal is closed: no
+a strategy that is flat pulls the size down. Strategies that trade alike (a signal's optional
+``cluster`` key, from ``strategy_clusters``) are averaged first, so they count once. A symbol with no standing signal is closed: no
 position without a signal that allows it. The optimizer then finds the portfolio closest to those
 desires that honours the portfolio limits (gross and net exposure, turnover, volatility target):
 it is given the returns that make the desired weights optimal (``mu = risk_aversion * covariance
@@ -120,15 +121,16 @@ def allocate(
             continue
         others = float(np.abs(np.delete(desired, i)).sum())
         state = latches.get(view.symbol, RiskState())
-        targets = []
-        for signal in standing:
+        clusters: dict[str, list[float]] = {}
+        for k, signal in enumerate(standing):
             decision = decide(_context(view, signal, others, equity, peak_equity, kill_switch), policy, state)
             state = decision.state
-            targets.append(decision.target_weight)
+            cluster = str(signal.get("cluster") or signal.get("strategy_id") or k)
+            clusters.setdefault(cluster, []).append(decision.target_weight)
             every.append(decision)
         states[view.symbol] = state
         decisions[view.symbol] = decision
-        desired[i] = float(np.mean(targets))
+        desired[i] = float(np.mean([np.mean(targets) for targets in clusters.values()]))
     symbols = [v.symbol for v in views]
     if kill_switch:
         return AllocationOutcome(

@@ -12,13 +12,17 @@ from nexus_assets.ml.features import FEATURE_COLUMNS
 from nexus_assets.ml.portfolio.allocation import SymbolView
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 from nexus_assets.ml.portfolio.news_inputs import latest_sentiment, reviewed_signals
+from nexus_assets.ml.portfolio.policy import SIDES
 from nexus_assets.ml.portfolio.signal_ages import FRESH_SIGNAL_MAX_AGE_BARS, STANDING_SIGNAL_MAX_AGE_BARS
+from nexus_assets.ml.portfolio.strategy_clusters import position_series, strategy_clusters
 from nexus_assets.ml.volatility.inputs import inputs_for_last_bar
 
 if TYPE_CHECKING:
     from nexus_assets.ml.registry.champions import Champions
 
 COVARIANCE_BARS = 252
+CLUSTER_WINDOW_BARS = 252
+"""Bars over which two strategies' positions on a symbol are compared (``strategy_clusters``)."""
 
 
 def newest_signals(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int) -> dict[str, dict[str, Any]]:
@@ -44,10 +48,36 @@ def standing_signals(
     )
     fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
     newest = fresh.sort("timestamp").group_by("symbol", "strategy_id").last().sort("symbol", "strategy_id")
+    clusters = signal_clusters(signals, bars, CLUSTER_WINDOW_BARS, max_age_bars)
     standing: dict[str, list[dict[str, Any]]] = {}
     for row in newest.iter_rows(named=True):
-        standing.setdefault(row["symbol"], []).append(row)
+        cluster = clusters.get(row["symbol"], {}).get(row["strategy_id"], row["strategy_id"])
+        standing.setdefault(row["symbol"], []).append({**row, "cluster": cluster})
     return {symbol: tuple(rows) for symbol, rows in standing.items()}
+
+
+def signal_clusters(
+    signals: pl.DataFrame, bars: pl.DataFrame, window: int, max_age_bars: int
+) -> dict[str, dict[str, str]]:
+    """Per symbol, each strategy's cluster over its newest ``window`` bars (``strategy_clusters``)."""
+    out: dict[str, dict[str, str]] = {}
+    by_symbol = signals.partition_by("symbol", as_dict=True)
+    for (symbol,), symbol_bars in bars.sort("timestamp").group_by("symbol", maintain_order=True):
+        part = by_symbol.get((symbol,))
+        if part is None:
+            continue
+        stamps = symbol_bars["timestamp"].dt.epoch("us").to_numpy()
+        names = sorted(part["strategy_id"].unique().to_list())
+        columns = []
+        for name in names:
+            mine = part.filter(pl.col("strategy_id") == name).sort("timestamp")
+            rows = np.searchsorted(stamps, mine["timestamp"].dt.epoch("us").to_numpy(), side="left")
+            directions = mine["side"].replace_strict(SIDES, return_dtype=pl.Float64).to_numpy()
+            keep = rows < stamps.shape[0]
+            series = position_series(rows[keep], directions[keep], stamps.shape[0], max_age_bars)
+            columns.append(series[-window:])
+        out[symbol] = strategy_clusters(np.column_stack(columns), names)
+    return out
 
 
 def symbol_views(

@@ -24,17 +24,14 @@ Rows of the report:
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from nexus_assets.ml.anomaly.bar_window import bar_window
 from nexus_assets.ml.anomaly.rule_config import RuleConfig
 from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
 from nexus_assets.ml.optimizer.limits import AllocationLimits
@@ -43,6 +40,8 @@ from nexus_assets.ml.portfolio.book import book_limits
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 from nexus_assets.ml.portfolio.policy import PolicyConfig
 from nexus_assets.ml.portfolio.risk_gate import RiskState
+from nexus_assets.ml.replay.anomaly_scores import AnomalyScores
+from nexus_assets.ml.replay.baselines import baseline_targets
 from nexus_assets.ml.replay.champions import (
     ModelViews,
     Retrain,
@@ -53,9 +52,9 @@ from nexus_assets.ml.replay.config import ReplayConfig
 from nexus_assets.ml.replay.meta import MetaSizes, meta_sizes
 from nexus_assets.ml.replay.performance import performance
 from nexus_assets.ml.replay.prices import ReplayBars
+from nexus_assets.ml.replay.standing import Standing, cluster_periods, place_signals, sized
 
 Progress = Callable[[int, int], None]
-SIDE = {"buy": 1.0, "sell": -1.0, "flat": 0.0}
 _RV = FEATURE_COLUMNS.index("rv_21")
 
 
@@ -131,107 +130,9 @@ class _Book:
     reasons: Counter[str] = field(default_factory=Counter)
 
 
-def _signal_rows(data: ReplayBars, signals: pl.DataFrame) -> pl.DataFrame:
-    """Each signal with the calendar row of the bar it acts at (its symbol's first bar at or after it)."""
-    bar_times = data.bars.select("symbol", pl.col("timestamp").alias("bar_time")).sort("symbol", "bar_time")
-    placed = (
-        signals.sort("symbol", "timestamp")
-        .join_asof(
-            bar_times,
-            left_on="timestamp",
-            right_on="bar_time",
-            by="symbol",
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .drop_nulls("bar_time")
-    )
-    return placed.with_columns(pl.Series("row", data.index_of(placed["bar_time"]), dtype=pl.Int64)).sort(
-        "row", "symbol", "strategy_id", "timestamp"
-    )
-
-
-class _Standing:
-    """Each symbol's newest signal per strategy, as the bars go by."""
-
-    def __init__(self, placed: pl.DataFrame, symbols: list[str], max_age: int, meta: MetaSizes) -> None:
-        index = {s: i for i, s in enumerate(symbols)}
-        self._by_row: dict[int, list[tuple[int, dict[str, Any]]]] = {}
-        for signal in placed.iter_rows(named=True):
-            symbol = index[signal["symbol"]]
-            signal["meta_scale"] = meta.scale.get((signal["row"], symbol, signal["strategy_id"]), 1.0)
-            self._by_row.setdefault(signal["row"], []).append((symbol, signal))
-        self._newest: list[dict[str, dict[str, Any]]] = [{} for _ in symbols]
-        self._max_age = max_age
-        self.arrived: dict[int, dict[str, Any]] = {}
-        """Symbol index -> the newest signal that arrived at the current bar (the anomaly rules check it)."""
-
-    def advance(self, row: int) -> bool:
-        """Take in the signals of ``row``; True when any arrived or a standing one expired."""
-        arrived = self._by_row.get(row, [])
-        self.arrived = {}
-        for symbol, signal in arrived:
-            self._newest[symbol][signal["strategy_id"]] = signal
-            self.arrived[symbol] = signal
-        expired = any(
-            self._newest[symbol].get(signal["strategy_id"]) is signal
-            for symbol, signal in self._by_row.get(row - self._max_age, [])
-        )
-        return bool(arrived) or expired
-
-    def at(self, symbol: int, row: int) -> tuple[dict[str, Any], ...]:
-        fresh = [s for s in self._newest[symbol].values() if row - s["row"] < self._max_age]
-        return tuple(sorted(fresh, key=lambda s: (s["row"], s["strategy_id"])))
-
-
-class _AnomalyScores:
-    """The day's detector on each symbol's newest bar, its bar window and arriving signal; computed once per cell."""
-
-    def __init__(self, data: ReplayBars, views: ModelViews, window: int) -> None:
-        self._views, self._window = views, window
-        self.scores = np.full(data.close.shape, np.nan)
-        self._rows: list[np.ndarray] = []
-        self._columns: list[dict[str, np.ndarray]] = []
-        for _, bars in data.bars.group_by("symbol", maintain_order=True):
-            self._rows.append(data.index_of(bars["timestamp"]))
-            columns = {"timestamp": bars["timestamp"].dt.epoch("us").to_numpy()}
-            columns.update(
-                {name: bars[name].to_numpy() for name in ("open", "high", "low", "close", "volume")}
-            )
-            self._columns.append(columns)
-        self._calendar = data.calendar
-
-    def score(self, row: int, symbol: int, signal: dict[str, Any] | None) -> float:
-        if math.isnan(self.scores[row, symbol]):
-            detector = self._views.detector_at(row)
-            end = int(np.searchsorted(self._rows[symbol], row)) + 1
-            start = max(end - self._window, 0)
-            recent = bar_window(
-                {name: values[start:end] for name, values in self._columns[symbol].items()}, detector.rules
-            )
-            newest = dict(zip(FEATURE_COLUMNS, self._views.features[row, symbol].tolist(), strict=True))
-            now: datetime = self._calendar[row]
-            incoming = None
-            if signal is not None:
-                incoming = {k: signal[k] for k in ("symbol", "side", "strength", "timestamp")}
-            self.scores[row, symbol] = detector.score(newest, recent, incoming, now).score
-        return float(self.scores[row, symbol])
-
-
-def _sized(standing: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
-    """The standing signals with their strength times their meta-labeling bet size."""
-    return tuple({**s, "strength": s["strength"] * s["meta_scale"]} for s in standing)
-
-
 def _drift(weights: np.ndarray, bar_returns: np.ndarray) -> tuple[np.ndarray, float]:
     growth = float(np.dot(weights, bar_returns))
     return weights * (1.0 + bar_returns) / (1.0 + growth), growth
-
-
-def _scale_to_target(weights: np.ndarray, covariance: np.ndarray, config: ReplayConfig) -> np.ndarray:
-    annual = math.sqrt(max(float(weights @ covariance @ weights), 0.0) * 252)
-    scale = min(1.0, config.target_volatility / annual) if annual > 0 else 0.0
-    return weights * min(scale, config.max_gross / max(np.abs(weights).sum(), 1e-12))
 
 
 def run_replay(
@@ -253,11 +154,14 @@ def run_replay(
     views = walk_forward_views(
         data.bars, features, data.calendar, data.symbols, first, config.retrain, rules=rules, progress=log
     )
-    placed = _signal_rows(data, signals)
+    placed = place_signals(data, signals)
     starts = list(range(first, n_rows, config.retrain.retrain_every))
     meta = meta_sizes(placed, data.close, views.features, data.symbols, starts, config.retrain.train_bars)
-    standing = _Standing(placed, data.symbols, config.standing_bars, meta)
-    anomaly = _AnomalyScores(data, views, config.retrain.lstm.window)
+    clusters = cluster_periods(
+        placed, data.symbols, n_rows, starts, config.retrain.train_bars, config.standing_bars
+    )
+    standing = Standing(placed, data.symbols, config.standing_bars, meta, clusters)
+    anomaly = AnomalyScores(data, views, config.retrain.lstm.window)
     limits, policy = book_limits(
         max_weight=config.max_weight, max_gross=config.max_gross, max_turnover=config.max_turnover,
         cost_bps=config.cost_bps, holding_bars=config.holding_bars, target_volatility=config.target_volatility,
@@ -298,7 +202,11 @@ def run_replay(
                     limits,
                     optimizer if name == "policy" else None,
                 )
-            targets.update(_baselines(row, step, priced, signals_at, realized, window, books, config))
+            targets.update(
+                baseline_targets(
+                    row, step, priced, signals_at, realized, window, books["buy_and_hold"].held, config
+                )
+            )
         weights.append(targets["policy"])
         if progress is not None:
             progress(step + 1, n_rows - first)
@@ -354,7 +262,7 @@ def _policy_targets(
     variant: Variant,
     book: _Book,
     views: ModelViews,
-    anomaly: _AnomalyScores,
+    anomaly: AnomalyScores,
     arrived: dict[int, dict[str, Any]],
     realized: np.ndarray,
     symbols: list[str],
@@ -377,7 +285,7 @@ def _policy_targets(
     symbol_views = []
     for i in idx:
         standing = moment.signals_at[i]
-        carried = _sized(standing) if variant.meta_labels else standing
+        carried = sized(standing) if variant.meta_labels else standing
         symbol_views.append(
             SymbolView(
                 symbol=symbols[i],
@@ -419,40 +327,6 @@ def _review(book: _Book, row: int, limit: float, review_bars: int) -> None:
     elif row - book.tripped_at >= review_bars:
         book.peak, book.tripped_at = book.equity, None
         book.resets += 1
-
-
-def _baselines(
-    row: int,
-    step: int,
-    priced: np.ndarray,
-    signals_at: list[tuple[dict[str, Any], ...]],
-    realized: np.ndarray,
-    window: np.ndarray,
-    books: dict[str, _Book],
-    config: ReplayConfig,
-) -> dict[str, np.ndarray]:
-    """The rows without a policy: raw signals, 1/N, inverse volatility, buy-and-hold."""
-    n = max(int(priced.sum()), 1)
-    net = np.array(
-        [np.mean([SIDE[s["side"]] for s in standing]) if standing else 0.0 for standing in signals_at]
-    )
-    targets = {
-        "raw": np.where(priced, net / n, 0.0),
-        "equal_weight": np.where(priced, 1.0 / n, 0.0),
-    }
-    vol = realized[row]
-    usable = priced & np.isfinite(vol) & (vol > 0)
-    inverse = np.zeros(len(priced))
-    if usable.any():
-        inverse[usable] = 1.0 / vol[usable]
-        covariance = shrunk_covariance(window[:, usable], vol[usable])
-        inverse[usable] = _scale_to_target(inverse[usable] / inverse[usable].sum(), covariance, config)
-    targets["inverse_volatility"] = inverse
-    if step == 0:
-        targets["buy_and_hold"] = np.where(priced, 1.0 / n, 0.0)
-    else:
-        targets["buy_and_hold"] = np.where(priced, books["buy_and_hold"].held, 0.0)
-    return targets
 
 
 def _warnings(data: ReplayBars, signals: pl.DataFrame) -> list[str]:

@@ -10,7 +10,9 @@ import pytest
 
 from nexus_assets.ml.predictor.config import LstmConfig
 from nexus_assets.ml.replay import ROWS, ReplayConfig, RetrainConfig, replay_bars, run_replay
+from nexus_assets.ml.replay.meta import MetaSizes
 from nexus_assets.ml.replay.signal_file import REPLAY_SIGNAL_SCHEMA
+from nexus_assets.ml.replay.standing import Standing, cluster_periods, place_signals
 from nexus_assets.sim.market import MarketSimConfig, simulate_market
 from nexus_assets.sim.reference_signals import reference_signals
 
@@ -140,6 +142,29 @@ def test_a_signal_acts_at_the_close_of_its_bar(data):
     result = run_replay(data, signals, FAST)
     ccc = result.weights[:, SYMBOLS.index("CCC")]
     assert (ccc[: 350 - WARMUP] == 0).all() and ccc[350 - WARMUP] > 0
+
+
+def test_a_strategy_and_its_echo_share_a_cluster_from_the_bars_before_each_retrain(data):
+    """``echo`` repeats ``lead``'s trades on CCC from bar 100 on; ``contrarian`` does the opposite."""
+    rows = []
+    for start in range(100, 600, 40):
+        for strategy, side in (("lead", "buy"), ("echo", "buy"), ("contrarian", "sell")):
+            rows += [(start, "CCC", strategy, side, 0.8), (start + 20, "CCC", strategy, "flat", 0.8)]
+    placed = place_signals(data, _signals(data, rows))
+    starts = [WARMUP, WARMUP + RETRAIN_EVERY]
+    clusters = cluster_periods(placed, list(SYMBOLS), N_BARS, starts, 400, 63)
+    assert clusters[(WARMUP, SYMBOLS.index("CCC"))] == {
+        "contrarian": "contrarian",
+        "echo": "echo",
+        "lead": "echo",
+    }
+    standing = Standing(placed, list(SYMBOLS), 63, MetaSizes({}, 0, 0, 0.0), clusters)
+    for row in range(WARMUP + 1):
+        standing.advance(row)
+    held = {s["strategy_id"]: s["cluster"] for s in standing.at(SYMBOLS.index("CCC"), WARMUP)}
+    assert held == {"contrarian": "contrarian", "echo": "echo", "lead": "echo"}, (
+        "netted as two views, not three"
+    )
 
 
 def test_too_little_history_is_refused(data):
