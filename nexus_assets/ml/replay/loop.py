@@ -38,7 +38,7 @@ from nexus_assets.ml.optimizer.limits import AllocationLimits
 from nexus_assets.ml.portfolio.allocation import SymbolView, allocate
 from nexus_assets.ml.portfolio.book import book_limits
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
-from nexus_assets.ml.portfolio.policy import PolicyConfig
+from nexus_assets.ml.portfolio.policy import Decision, PolicyConfig
 from nexus_assets.ml.portfolio.risk_gate import RiskState
 from nexus_assets.ml.replay.anomaly_scores import AnomalyScores
 from nexus_assets.ml.replay.baselines import baseline_targets
@@ -82,6 +82,23 @@ BASELINES: tuple[str, ...] = ("raw", "equal_weight", "inverse_volatility", "buy_
 ROWS: tuple[str, ...] = (*VARIANTS, *BASELINES)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """The policy row's decision on a signal at the bar it arrived, and the book it was made for."""
+
+    row: int
+    signal: dict[str, Any]
+    action: str
+    target_weight: float
+    current_weight: float
+    equity: float
+    peak_equity: float
+    latched_before: bool
+    """The symbol's anomaly latch was engaged before this decision."""
+    scored_with_it: bool
+    """The symbol's anomaly score at this bar was computed with this signal as the incoming one."""
+
+
 @dataclass
 class ReplayResult:
     symbols: list[str]
@@ -106,6 +123,8 @@ class ReplayResult:
     retrains: list[Retrain]
     views: ModelViews
     """What the champions of each day said, and the champions themselves."""
+    arrivals: list[Arrival]
+    """The policy row's decision on every signal at the bar it arrived (the service's case)."""
     anomaly_scores: np.ndarray
     """[calendar, symbols] the anomaly score each decision used (NaN where none was needed)."""
     decision_bars: int
@@ -172,6 +191,7 @@ def run_replay(
     realized = views.features[:, :, _RV]
     books = {name: _Book(np.zeros(n_symbols)) for name in ROWS}
     optimizer: Counter[str] = Counter()
+    arrivals: list[Arrival] = []
     weights: list[np.ndarray] = []
     decision_bars = 0
     for row in range(first):
@@ -201,6 +221,7 @@ def run_replay(
                     policy,
                     limits,
                     optimizer if name == "policy" else None,
+                    arrivals if name == "policy" else None,
                 )
             targets.update(
                 baseline_targets(
@@ -237,6 +258,7 @@ def run_replay(
         meta=meta,
         retrains=views.retrains,
         views=views,
+        arrivals=arrivals,
         anomaly_scores=anomaly.scores,
         decision_bars=decision_bars,
         closes_only=data.closes_only,
@@ -269,6 +291,7 @@ def _policy_targets(
     policy: PolicyConfig,
     limits: AllocationLimits,
     optimizer: Counter[str] | None,
+    arrivals: list[Arrival] | None = None,
 ) -> np.ndarray:
     """One policy row's target weights at a decision bar: ``allocate`` on its views and its book."""
     row = moment.row
@@ -299,6 +322,7 @@ def _policy_targets(
                 signals=carried,
             )
         )
+    latched = dict(book.latches)
     outcome = allocate(
         symbol_views,
         moment.covariance.get(variant.model_volatility, np.eye(idx.size)),
@@ -316,7 +340,37 @@ def _policy_targets(
         book.reasons.update(decision.reason_codes)
     if optimizer is not None:
         optimizer[outcome.optimizer_status] += 1
+    if arrivals is not None:
+        _record_arrivals(arrivals, row, symbol_views, outcome.signal_decisions, latched, book, arrived)
     return target
+
+
+def _record_arrivals(
+    arrivals: list[Arrival],
+    row: int,
+    symbol_views: list[SymbolView],
+    decisions: tuple[Decision, ...],
+    latched: dict[str, RiskState],
+    book: _Book,
+    arrived: dict[int, dict[str, Any]],
+) -> None:
+    """Pair ``allocate``'s decisions (views order, then standing order) with their signals."""
+    decided = iter(decisions)
+    incoming = {s["symbol"]: s for s in arrived.values()}
+    for view in symbol_views:
+        state = latched.get(view.symbol, RiskState())
+        for signal in view.standing():
+            decision = next(decided)
+            if signal["row"] == row:
+                scored = incoming.get(view.symbol)
+                arrivals.append(
+                    Arrival(
+                        row, dict(signal), decision.action.value, decision.target_weight, view.current_weight,
+                        book.equity, book.peak, state.anomaly_halted,
+                        scored is not None and scored["strategy_id"] == signal["strategy_id"],
+                    )
+                )  # fmt: skip
+            state = decision.state
 
 
 def _review(book: _Book, row: int, limit: float, review_bars: int) -> None:

@@ -150,7 +150,9 @@ def test_the_replays_decision_on_a_signal_is_the_services_answer_to_the_same_req
         bars = prepare(request, bundle)
         (view,) = model_views(bundle, [(request, bars)], now)
         with SharedRisk().open_pass() as risk:
-            served = decide_with_view(request, bars, view, bundle, risk, EngineConfig(policy=policy), now).response
+            served = decide_with_view(
+                request, bars, view, bundle, risk, EngineConfig(policy=policy), now
+            ).response
         assert served.action == arrival.action, (row, served.reasons)
         assert served.target_weight == pytest.approx(arrival.target_weight, rel=1e-9, abs=1e-12)
         compared += 1
