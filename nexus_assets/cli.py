@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.set_defaults(handler=_forecast_volatility)
 
     backtest = commands.add_parser(
-        "backtest", help="replay the decision policy on a wide price file; write target weights"
+        "backtest",
+        help="replay the served decision path walk-forward on a price file and signals; write the weights",
     )
     from nexus_assets import backtest_cli
 
