@@ -8,6 +8,11 @@ SCAN_VENV := .venv-scan
 SCAN_BIN := $(SCAN_VENV)/bin
 SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Two workers, one test file each at a time (module fixtures stay in one process), in the
+# collection order (tests/conftest.py puts the end-to-end stack first), each with its share of
+# the cores for native thread pools (torch, BLAS) so two trainings never oversubscribe them.
+PYTEST_WORKERS ?= 2
+TEST_THREADS := $(shell n=$$(( $$(nproc) / $(PYTEST_WORKERS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 
 .PHONY: run stop test lint scan format bench install clean
 
@@ -45,7 +50,8 @@ stop:
 test: install scan
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$(TEST_THREADS) OPENBLAS_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

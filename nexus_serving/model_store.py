@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import mlflow
 from mlflow import MlflowClient
 
 from nexus_assets.ml import registry
@@ -95,12 +94,14 @@ class ModelStore:
 
 
 def registry_client(tracking_uri: str | None) -> MlflowClient:
-    """A client on ``tracking_uri``, or on the project default when it is None."""
-    if tracking_uri is None:
-        return registry.configure()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    """A client on ``tracking_uri``, or on the project default when it is None.
+
+    MLflow's process-wide tracking URI is left alone: the watcher thread polls with this client
+    while the process may be logging a run elsewhere, and a global flipped under that run
+    sends its next write to a store that does not hold it ("Run ... not found").
+    """
+    uri = tracking_uri or registry.tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _trained_at(tags: dict[str, str], created_ms: int | None) -> datetime:

@@ -22,3 +22,9 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for secret in ("XAI_API_KEY", "LANGSMITH_API_KEY", "LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"):
         monkeypatch.delenv(secret, raising=False)
     return home
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end stack first: under ``make test``'s two workers it runs on one while the
+    other works through the rest, instead of starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)

@@ -111,3 +111,23 @@ def test_a_service_started_on_the_cache_moves_to_the_registry_when_it_returns(
             cached.get("/ready", headers=AUTH).json()["model_versions"]
             == client.get("/ready", headers=AUTH).json()["model_versions"]
         )
+
+
+def test_polling_another_registry_leaves_a_run_in_progress_on_its_own_store(trained_registry, tmp_path):
+    """The watcher polls and downloads through its own client while the process logs a run
+    elsewhere; a flipped process-wide tracking URI sent that run's next write to the wrong
+    store ("Run ... not found")."""
+    import mlflow
+
+    from nexus_serving.model_store import load_from_registry, registry_client
+    from nexus_serving.model_watcher import champion_versions
+
+    uri = copy_registry(trained_registry, tmp_path / "registry")
+    client = registry.configure()
+    with mlflow.start_run(experiment_id=registry.ensure_experiment(client)) as run:
+        assert champion_versions(uri) is not None
+        bundle = load_from_registry(registry_client(uri), tmp_path / "cache")
+        assert bundle.champions.versions[PREDICTOR] == champion_versions(uri)[PREDICTOR]
+        mlflow.log_metric("still_here", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics == {"still_here": 1.0}
+    assert mlflow.get_tracking_uri() == registry.tracking_uri()

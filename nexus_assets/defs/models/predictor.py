@@ -23,6 +23,13 @@ class PredictorTrainingConfig(dg.Config):
     learning_rate: float = Field(default=LstmConfig.learning_rate, gt=0, lt=1)
     folds: int = Field(default=3, ge=1, le=10)
     seed: int = LstmConfig.seed
+    judge_decisions: bool = Field(
+        default=True,
+        description=(
+            "Also gate on the replayed decisions: the policy's Sharpe over the final fold's held-out "
+            "bars with this version and with the champion (5 bps, the backtest's defaults)."
+        ),
+    )
 
     def lstm(self) -> LstmConfig:
         return LstmConfig(
@@ -46,16 +53,24 @@ class PredictorTrainingConfig(dg.Config):
         f"across symbols with early stopping and evaluated walk-forward (IC, hit rate, against "
         f"zero-return and momentum baselines). Logged and registered as `{PREDICTOR_MODEL}` with an "
         "ONNX artifact checked equal to the eager model; the `champion` alias moves only when the "
-        "new version beats the naive baselines and the current champion on the same out-of-sample data."
+        "new version beats the naive baselines and the current champion on the same out-of-sample data "
+        "(IC), and the served path replayed over those held-out bars with `market_bars` and "
+        "`lona_signals` decides no worse with it than with the champion (the policy's Sharpe, net of costs)."
     ),
 )
 def price_predictor(
-    context: dg.AssetExecutionContext, config: PredictorTrainingConfig, features: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    config: PredictorTrainingConfig,
+    features: pl.DataFrame,
+    market_bars: pl.DataFrame,
+    lona_signals: pl.DataFrame,
 ) -> dg.MaterializeResult:
     # Imported here: torch and MLflow are heavy, and loading the code location should not pay for them.
+    from nexus_assets.ml.lifecycle.decisions import DecisionReplay
     from nexus_assets.ml.lifecycle.predictor import train_and_register_predictor
     from nexus_assets.ml.plots import png_markdown
 
+    decisions = DecisionReplay(market_bars, lona_signals) if config.judge_decisions else None
     with tempfile.TemporaryDirectory() as workdir:
         outcome = train_and_register_predictor(
             features,
@@ -64,6 +79,7 @@ def price_predictor(
             folds=config.folds,
             log=context.log.info,
             tags={"dagster.run_id": context.run_id, "dagster.asset": "price_predictor"},
+            decisions=decisions,
         )
     metrics = outcome.metrics
     return dg.MaterializeResult(
@@ -74,6 +90,7 @@ def price_predictor(
             "test_r2_vs_zero": metrics["r2_vs_zero"],
             "momentum_ic": metrics["momentum_ic"],
             "onnx_parity_max_abs_diff": outcome.parity_error,
+            **{f"gate_{k}": v for k, v in outcome.verdict.details.items()},
             "walk_forward": dg.MetadataValue.md(_table(outcome.fold_table)),
             "predicted_vs_realized": dg.MetadataValue.md(
                 png_markdown(outcome.plot_png, "predicted vs realized")

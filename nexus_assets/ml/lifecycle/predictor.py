@@ -6,6 +6,7 @@ model; the champion alias then moves only through ``registry.judge_and_promote``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,12 @@ import polars as pl
 from mlflow.models import infer_signature
 
 from nexus_assets.ml import plots, registry
+from nexus_assets.ml.lifecycle.decisions import (
+    DECISION_METRIC,
+    DecisionReplay,
+    DecisionScores,
+    decision_scores,
+)
 from nexus_assets.ml.predictor.config import LstmConfig
 from nexus_assets.ml.predictor.evaluation import (
     WalkForwardResult,
@@ -29,6 +36,7 @@ from nexus_assets.ml.predictor.onnx_export import OnnxPredictor, check_parity, e
 from nexus_assets.ml.predictor.sequences import SEQUENCE_FEATURES, Sequences, build_sequences
 from nexus_assets.ml.registry.pyfunc import PREDICTOR_ARTIFACT, OnnxReturnPredictor, predictor_artifact_path
 from nexus_assets.ml.registry.release import log_and_register
+from nexus_assets.ml.replay.champions import Contender
 
 GATE_METRIC = registry.GateMetric("ic", higher_is_better=True)
 SERVING_REQUIREMENTS = ["onnxruntime>=1.32,<2", "numpy>=2.4,<3"]
@@ -56,6 +64,24 @@ def score_artifact(model_dir: Path, test: Sequences) -> float:
     return prediction_metrics(artifact.predict(test.x), test.target)[GATE_METRIC.name]
 
 
+def _decision_check(
+    decisions: DecisionReplay, features: pl.DataFrame, candidate: Path, test: Sequences
+) -> registry.DecisionCheck:
+    """The policy's Sharpe over the final fold's held-out bars, with the candidate and the champion."""
+    replayed: list[DecisionScores] = []
+
+    def score(champion_dir: Path | None) -> tuple[float, float]:
+        contenders = {"candidate": Contender(predictor=OnnxPredictor(candidate))}
+        if champion_dir is not None:
+            champion = OnnxPredictor(predictor_artifact_path(champion_dir))
+            contenders["champion"] = Contender(predictor=champion)
+        result = decision_scores(decisions, contenders, test.timestamp.min(), features)
+        replayed.append(result)
+        return result.scores.get("candidate", math.nan), result.scores.get("champion", math.nan)
+
+    return registry.DecisionCheck(DECISION_METRIC, score, lambda: replayed[-1].describe())
+
+
 def _log_training_curves(fold: int, epoch: int, train_loss: float, validation_loss: float) -> None:
     mlflow.log_metrics(
         {f"fold{fold}_train_loss": train_loss, f"fold{fold}_validation_loss": validation_loss}, step=epoch
@@ -70,8 +96,13 @@ def train_and_register_predictor(
     folds: int = 3,
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
+    decisions: DecisionReplay | None = None,
 ) -> PredictorOutcome:
-    """The whole lifecycle for one training run; raises before registering anything on failure."""
+    """The whole lifecycle for one training run; raises before registering anything on failure.
+
+    With ``decisions`` (the bars and signals ``features`` came from), the gate also replays the
+    served path over the final fold's held-out bars with the candidate and with the champion.
+    """
     config = config or LstmConfig()
     client = registry.configure()
     experiment = registry.ensure_experiment(client)
@@ -133,6 +164,7 @@ def train_and_register_predictor(
             baseline_reason=baseline_reason,
             score_champion=lambda model_dir: score_artifact(model_dir, test),
             workdir=workdir,
+            decision=None if decisions is None else _decision_check(decisions, features, onnx_path, test),
         )
         log(f"{registry.PREDICTOR_MODEL} v{version}: {verdict.reason}")
     return PredictorOutcome(

@@ -3,12 +3,16 @@
 Two questions, two tests. Does the method beat the classics? A walk-forward over all history
 scores it against GARCH(1,1) and EWMA(0.94) at the same origins (QLIKE). Is this version
 better than the champion? The candidate is fitted on everything before a held-out tail, and
-both it and the champion forecast that tail with their fixed coefficients.
+both it and the champion forecast that tail with their fixed coefficients. The volatility
+forecast sizes every decision, so with the graph's bars and signals the gate also replays the
+served path over that tail with each (``lifecycle.decisions``, no predictor): a version that
+forecasts better but decides worse keeps the champion in place.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +23,12 @@ import polars as pl
 from mlflow.models import infer_signature
 
 from nexus_assets.ml import plots, registry
+from nexus_assets.ml.lifecycle.decisions import (
+    DECISION_METRIC,
+    DecisionReplay,
+    DecisionScores,
+    decision_scores,
+)
 from nexus_assets.ml.registry.pyfunc import (
     VOLATILITY_ARTIFACT,
     VolatilityForecaster,
@@ -72,6 +82,26 @@ def score_artifact(model_dir: Path, holdout: pl.DataFrame) -> float:
     return holdout_qlike(model, holdout)
 
 
+def _decision_check(
+    decisions: DecisionReplay, candidate: VolatilityModel, holdout: pl.DataFrame
+) -> registry.DecisionCheck:
+    """The policy's Sharpe over the held-out tail sized by the candidate and by the champion."""
+    from nexus_assets.ml.replay.champions import Contender
+
+    replayed: list[DecisionScores] = []
+
+    def score(champion_dir: Path | None) -> tuple[float, float]:
+        contenders = {"candidate": Contender(volatility=candidate)}
+        if champion_dir is not None:
+            stored = json.loads(volatility_artifact_file(champion_dir).read_text())
+            contenders["champion"] = Contender(volatility=VolatilityModel.from_dict(stored))
+        result = decision_scores(decisions, contenders, holdout["timestamp"].to_numpy().min())
+        replayed.append(result)
+        return result.scores.get("candidate", math.nan), result.scores.get("champion", math.nan)
+
+    return registry.DecisionCheck(DECISION_METRIC, score, lambda: replayed[-1].describe())
+
+
 def _walk_forward_metrics(result: WalkForwardResult) -> dict[str, float]:
     summary = result.summary
     return {
@@ -92,7 +122,9 @@ def train_and_register_volatility_model(
     refit_every: int = DEFAULT_REFIT_EVERY,
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
+    decisions: DecisionReplay | None = None,
 ) -> VolatilityOutcome:
+    """The whole lifecycle for one run; with ``decisions``, the gate also replays decisions."""
     client = registry.configure()
     experiment = registry.ensure_experiment(client)
     inputs = volatility_inputs(bars)
@@ -158,6 +190,7 @@ def train_and_register_volatility_model(
             baseline_reason=reason,
             score_champion=lambda model_dir: score_artifact(model_dir, holdout),
             workdir=workdir,
+            decision=None if decisions is None else _decision_check(decisions, model, holdout),
         )
         log(f"{registry.VOLATILITY_MODEL} v{version}: {verdict.reason}")
     return VolatilityOutcome(

@@ -12,6 +12,7 @@ PUBLIC = {
     "names": ["ANOMALY_MODEL", "CHAMPION_ALIAS", "PREDICTOR_MODEL", "VOLATILITY_MODEL"],
     "tracking": [
         "EXPERIMENT_NAME",
+        "DecisionCheck",
         "GateMetric",
         "Verdict",
         "champion",

@@ -8,6 +8,7 @@ version's tags, so the registry explains itself.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,8 +82,15 @@ def champion_version(client: MlflowClient, model_name: str) -> str | None:
 def download_version(client: MlflowClient, version: ModelVersion, destination: Path) -> Path:
     """The version's logged model files (MLmodel, artifacts/...) in ``destination``."""
     destination.mkdir(parents=True, exist_ok=True)
-    uri = f"models:/{version.name}/{version.version}"
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
+    # Through the client's own store: a ``models:/`` URI would be resolved against MLflow's
+    # process-wide registry, which another thread (the champion watcher) may point elsewhere.
+    source = client.get_model_version_download_uri(version.name, str(version.version))
+    store = client.tracking_uri
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(destination), tracking_uri=store, registry_uri=store
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class Verdict:
     champion_version: str | None = None
     champion_score: float | None = None
     details: dict[str, float] = field(default_factory=dict)
+    """The decision metric's figures (``candidate_<metric>``, ``champion_<metric>``) when judged."""
+    decision_metric: str | None = None
 
     def as_metadata(self) -> dict[str, str | float | bool]:
         data: dict[str, str | float | bool] = {
@@ -127,11 +137,52 @@ class Verdict:
             data["previous_champion_version"] = self.champion_version
         if self.champion_score is not None:
             data["champion_score_on_same_data"] = self.champion_score
+        if self.decision_metric is not None:
+            data["decision_metric"] = self.decision_metric
+            data.update({k: v for k, v in self.details.items()})
         return data
 
 
 ChampionScorer = Callable[[Path], float]
 """Scores a downloaded champion on the candidate's out-of-sample data (same metric)."""
+
+
+@dataclass(frozen=True)
+class DecisionCheck:
+    """The decision metric beside the gate metric, for a model that sizes decisions.
+
+    ``score`` gets the downloaded champion's folder (None when there is no champion) and returns
+    the candidate's and the champion's decision metric on the same held-out replay (higher is
+    better; NaN where it could not be measured, with ``unmeasured`` saying why).
+    """
+
+    name: str
+    score: Callable[[Path | None], tuple[float, float]]
+    evidence: Callable[[], str]
+    """What the replay covered, for the verdict's reason (called after ``score``)."""
+
+
+def _decision_verdict(verdict: Verdict, check: DecisionCheck, champion_dir: Path | None) -> None:
+    """Record the decision metric; a challenger that lowers it keeps the champion in place."""
+    candidate, incumbent = check.score(champion_dir)
+    evidence = check.evidence()
+    verdict.decision_metric = check.name
+    verdict.details[f"candidate_{check.name}"] = candidate
+    if champion_dir is not None:
+        verdict.details[f"champion_{check.name}"] = incumbent
+    if not verdict.promoted or champion_dir is None:
+        verdict.reason += f"; {check.name} {candidate:.4g} ({evidence})"
+    elif math.isnan(candidate) or math.isnan(incumbent):
+        verdict.reason += f"; {evidence}: judged on {verdict.metric} alone"
+    elif candidate < incumbent:
+        verdict.promoted = False
+        verdict.reason = (
+            f"kept champion v{verdict.champion_version}: {verdict.metric} {verdict.candidate_score:.6g} beats "
+            f"its {verdict.champion_score:.6g}, but the replayed decisions are worse: {check.name} "
+            f"{candidate:.4g} vs {incumbent:.4g} ({evidence})"
+        )
+    else:
+        verdict.reason += f"; {check.name} {candidate:.4g} vs {incumbent:.4g} ({evidence})"
 
 
 def judge_and_promote(
@@ -145,10 +196,16 @@ def judge_and_promote(
     baseline_reason: str,
     score_champion: ChampionScorer,
     workdir: Path,
+    decision: DecisionCheck | None = None,
 ) -> Verdict:
-    """Move the champion alias to ``version`` only if it beats the baselines and the champion."""
+    """Move the champion alias to ``version`` only if it beats the baselines and the champion.
+
+    With ``decision``, beating the champion's gate metric is not enough: the candidate's
+    replayed decisions must be no worse than the champion's on the same held-out bars.
+    """
     incumbent = champion(client, model_name)
     verdict = Verdict(model_name, version, False, "", metric.name, candidate_score)
+    champion_dir: Path | None = None
     if not baseline_ok:
         verdict.reason = (
             f"kept the champion: the candidate does not beat the naive baselines ({baseline_reason})"
@@ -158,7 +215,8 @@ def judge_and_promote(
         verdict.reason = f"first champion: beats the naive baselines ({baseline_reason})"
     else:
         verdict.champion_version = str(incumbent.version)
-        verdict.champion_score = score_champion(download_version(client, incumbent, workdir / "champion"))
+        champion_dir = download_version(client, incumbent, workdir / "champion")
+        verdict.champion_score = score_champion(champion_dir)
         if metric.better(candidate_score, verdict.champion_score):
             verdict.promoted = True
             verdict.reason = (
@@ -171,10 +229,14 @@ def judge_and_promote(
                 f"its {verdict.champion_score:.6g} (by more than {metric.min_improvement:g}) "
                 "on the same out-of-sample data"
             )
+    if decision is not None and baseline_ok:
+        _decision_verdict(verdict, decision, champion_dir)
     if verdict.promoted:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     for key, value in verdict.as_metadata().items():
         client.set_model_version_tag(model_name, version, f"gate.{key}", str(value))
     if mlflow.active_run() is not None:
         mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
+        if verdict.details:
+            mlflow.log_metrics({f"gate_{k}": v for k, v in verdict.details.items() if math.isfinite(v)})
     return verdict

@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,15 @@ class ModelViews:
     models: list[tuple[int, DayChampions]]
     """``(first calendar row they speak for, the champions)``, ascending."""
     retrains: list[Retrain]
+    starts: list[int] = field(init=False)
+    """The first row each champion set speaks for (the retrain bars)."""
+
+    def __post_init__(self) -> None:
+        self.starts = [start for start, _ in self.models]
 
     def champions_at(self, row: int) -> DayChampions:
         """The champions of the day: those of the newest retrain at or before ``row``."""
-        starts = [start for start, _ in self.models]
-        return self.models[int(np.searchsorted(starts, row, side="right")) - 1][1]
+        return self.models[int(np.searchsorted(self.starts, row, side="right")) - 1][1]
 
     def detector_at(self, row: int) -> AnomalyDetector:
         return self.champions_at(row).anomaly
@@ -108,6 +112,75 @@ def _fit_predictor(train: Sequences, config: LstmConfig, workdir: Path):  # noqa
     return artifact, len(trained.history.train_loss)
 
 
+@dataclass
+class _Canvas:
+    """The calendar-by-symbol arrays the champions' views are written into."""
+
+    calendar: pl.Series
+    stamps: np.ndarray
+    symbols: list[str]
+    features: pl.DataFrame
+    inputs: pl.DataFrame
+    input_rows: np.ndarray
+    input_columns: np.ndarray
+    predicted: np.ndarray
+    volatility: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def of(
+        cls, bars: pl.DataFrame, features: pl.DataFrame, calendar: pl.Series, symbols: list[str]
+    ) -> _Canvas:
+        stamps = calendar.to_numpy()
+        shape = (len(calendar), len(symbols))
+        matrix = np.full((*shape, len(FEATURE_COLUMNS)), np.nan)
+        rows, columns = _cells(features, stamps, symbols)
+        matrix[rows, columns] = features.select(FEATURE_COLUMNS).to_numpy()
+        inputs = volatility_inputs(bars)
+        input_rows, input_columns = _cells(inputs, stamps, symbols)
+        return cls(
+            calendar, stamps, symbols, features, inputs, input_rows, input_columns,
+            np.full(shape, np.nan), np.full(shape, np.nan), matrix,
+        )  # fmt: skip
+
+    def speak(self, champions: DayChampions, start: int, end: int) -> None:
+        """Write what ``champions`` say for calendar rows ``start`` to ``end - 1``."""
+        if champions.predictor is None:
+            self.predicted[start:end] = 0.0
+        else:
+            self._predict(champions.predictor, start, end)
+        speaks = (self.input_rows >= start) & (self.input_rows < end)
+        arrays = {name: self.inputs[name].to_numpy()[speaks] for name in INPUT_COLUMNS}
+        forecast = np.sqrt(champions.volatility.forecast_arrays(arrays))
+        self.volatility[self.input_rows[speaks], self.input_columns[speaks]] = forecast
+
+    def _predict(self, predictor: Any, start: int, end: int) -> None:
+        stamps, calendar, window = self.stamps, self.calendar, predictor.window
+        calendar_start, calendar_end = calendar[max(start - 2 * window, 0)], calendar[end - 1]
+        ahead = self.features.filter(pl.col("timestamp").is_between(calendar_start, calendar_end))
+        upcoming = build_sequences(ahead, window, with_target=False)
+        upcoming = upcoming.select(upcoming.timestamp >= stamps[start])
+        if len(upcoming):
+            cell_rows, cell_columns = _sequence_cells(upcoming, stamps, self.symbols)
+            self.predicted[cell_rows, cell_columns] = predictor.predict(upcoming.x)
+
+    def context_models(
+        self, start: int, train_bars: int, rules: RuleConfig, trees: int
+    ) -> tuple[VolatilityModel, AnomalyDetector]:
+        """The volatility model and anomaly detector fitted on the ``train_bars`` before ``start``."""
+        calendar = self.calendar
+        known = self.features.filter(
+            pl.col("timestamp").is_between(calendar[max(start - train_bars, 0)], calendar[start])
+        )
+        past = (self.input_rows <= start) & (self.input_rows >= max(start - train_bars, 0))
+        # The row at ``start`` has its target in the future: the next bar's squared return.
+        model = fit_volatility_model(self.inputs.filter(pl.Series(past & (self.input_rows < start))))
+        return model, fit_anomaly_detector(known, n_estimators=trees, rules=rules)
+
+    def views(self, models: list[tuple[int, DayChampions]], retrains: list[Retrain]) -> ModelViews:
+        return ModelViews(self.predicted, self.volatility, self.matrix, models, retrains)
+
+
 def walk_forward_views(
     bars: pl.DataFrame,
     features: pl.DataFrame,
@@ -120,16 +193,8 @@ def walk_forward_views(
     progress: Progress | None = None,
 ) -> ModelViews:
     """Retrain on schedule from ``first_bar`` and collect every model's view until the last bar."""
-    stamps = calendar.to_numpy()
-    n_rows, n_symbols = len(calendar), len(symbols)
-    predicted = np.full((n_rows, n_symbols), np.nan)
-    volatility = np.full((n_rows, n_symbols), np.nan)
-    matrix = np.full((n_rows, n_symbols, len(FEATURE_COLUMNS)), np.nan)
-    rows, columns = _cells(features, stamps, symbols)
-    matrix[rows, columns] = features.select(FEATURE_COLUMNS).to_numpy()
-    inputs = volatility_inputs(bars)
-    input_rows, input_columns = _cells(inputs, stamps, symbols)
-    window = config.lstm.window
+    canvas = _Canvas.of(bars, features, calendar, symbols)
+    n_rows, window = len(calendar), config.lstm.window
     models: list[tuple[int, DayChampions]] = []
     retrains: list[Retrain] = []
     starts = list(range(first_bar, n_rows, config.retrain_every))
@@ -140,28 +205,60 @@ def walk_forward_views(
             since = calendar[max(start - config.train_bars, 0)]
             known = features.filter(pl.col("timestamp").is_between(since, calendar[start]))
             artifact, epochs = _fit_predictor(build_sequences(known, window), config.lstm, Path(folder))
-            ahead = features.filter(
-                pl.col("timestamp").is_between(calendar[max(start - 2 * window, 0)], calendar[end - 1])
+            volatility, detector = canvas.context_models(
+                start, config.train_bars, rules, config.anomaly_trees
             )
-            upcoming = build_sequences(ahead, window, with_target=False)
-            upcoming = upcoming.select(upcoming.timestamp >= stamps[start])
-            cell_rows, cell_columns = _sequence_cells(upcoming, stamps, symbols)
-            predicted[cell_rows, cell_columns] = artifact.predict(upcoming.x)
-
-            past = (input_rows <= start) & (input_rows >= max(start - config.train_bars, 0))
-            # The row at ``start`` has its target in the future: the next bar's squared return.
-            model = fit_volatility_model(inputs.filter(pl.Series(past & (input_rows < start))))
-            speaks = (input_rows >= start) & (input_rows < end)
-            arrays = {name: inputs[name].to_numpy()[speaks] for name in INPUT_COLUMNS}
-            volatility[input_rows[speaks], input_columns[speaks]] = np.sqrt(model.forecast_arrays(arrays))
-
-            detector = fit_anomaly_detector(known, n_estimators=config.anomaly_trees, rules=rules)
-            models.append((start, DayChampions(artifact, model, detector)))
+            champions = DayChampions(artifact, volatility, detector)
+            canvas.speak(champions, start, end)
+            models.append((start, champions))
             seconds = time.perf_counter() - began
             retrains.append(Retrain(start, str(calendar[start]), len(known), epochs, seconds))
             if progress is not None:
                 progress(f"retrain {k + 1}/{len(starts)} at {calendar[start]}: {seconds:.1f} s")
-    return ModelViews(predicted, volatility, matrix, models, retrains)
+    return canvas.views(models, retrains)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One side of the champion gate's replay: the model under judgement, the rest shared."""
+
+    predictor: Any = None
+    """An ``OnnxPredictor``; None: no predictor at all (a zero expected return everywhere)."""
+    volatility: VolatilityModel | None = None
+    """None: the shared volatility model fitted on the bars before the held-out part."""
+
+
+def held_out_views(
+    bars: pl.DataFrame,
+    features: pl.DataFrame,
+    calendar: pl.Series,
+    symbols: list[str],
+    first_bar: int,
+    contenders: dict[str, Contender],
+    *,
+    train_bars: int,
+    rules: RuleConfig,
+    anomaly_trees: int = 300,
+) -> dict[str, ModelViews]:
+    """Per contender, the views from ``first_bar`` on beside one shared detector (and volatility model).
+
+    The champion gate's replay: candidate and champion speak for the same held-out bars beside
+    the same anomaly detector and, unless the volatility model is the one judged, the same
+    volatility model, both fitted on the ``train_bars`` bars before; only the judged model differs.
+    """
+    shared = _Canvas.of(bars, features, calendar, symbols)
+    volatility, detector = shared.context_models(first_bar, train_bars, rules, anomaly_trees)
+    views = {}
+    for name, contender in contenders.items():
+        canvas = replace(
+            shared,
+            predicted=np.full_like(shared.predicted, np.nan),
+            volatility=np.full_like(shared.volatility, np.nan),
+        )
+        champions = DayChampions(contender.predictor, contender.volatility or volatility, detector)
+        canvas.speak(champions, first_bar, len(calendar))
+        views[name] = canvas.views([(first_bar, champions)], [])
+    return views
 
 
 def closes_only_rules(rules: RuleConfig) -> RuleConfig:

@@ -161,20 +161,33 @@ def run_replay(
     *,
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
+    views: ModelViews | None = None,
+    rows: tuple[str, ...] = ROWS,
 ) -> ReplayResult:
-    """Replay ``signals`` (``REPLAY_SIGNAL_SCHEMA``) on ``data`` through the served path and its ablations."""
+    """Replay ``signals`` (``REPLAY_SIGNAL_SCHEMA``) on ``data`` through the served path and its ablations.
+
+    ``views``: champions already fitted (the champion gate's held-out replay), which then speak
+    from their first row on; otherwise they are retrained walk-forward from ``config.warmup``.
+    ``rows``: the report's rows to replay (``policy`` always among them; the gate needs no other).
+    """
     config = config or ReplayConfig()
     n_rows, n_symbols = data.close.shape
-    first = config.warmup
+    unknown = sorted(set(rows) - set(ROWS))
+    if "policy" not in rows or unknown:
+        raise ValueError(f"rows: must hold 'policy' and only rows of {ROWS} (got {list(rows)})")
+    variants = {name: variant for name, variant in VARIANTS.items() if name in rows}
+    baselines = [name for name in BASELINES if name in rows]
+    first = config.warmup if views is None else views.starts[0]
     if n_rows <= first + 1:
         raise ValueError(f"prices: {n_rows} bars, the backtest needs more than warmup + 1 = {first + 1}")
-    rules = closes_only_rules(RuleConfig()) if data.closes_only else RuleConfig()
-    features = compute_features(data.bars, signals)
-    views = walk_forward_views(
-        data.bars, features, data.calendar, data.symbols, first, config.retrain, rules=rules, progress=log
-    )
+    if views is None:
+        rules = closes_only_rules(RuleConfig()) if data.closes_only else RuleConfig()
+        features = compute_features(data.bars, signals)
+        views = walk_forward_views(
+            data.bars, features, data.calendar, data.symbols, first, config.retrain, rules=rules, progress=log
+        )
     placed = place_signals(data, signals)
-    starts = list(range(first, n_rows, config.retrain.retrain_every))
+    starts = views.starts
     meta = meta_sizes(placed, data.close, views.features, data.symbols, starts, config.retrain.train_bars)
     clusters = cluster_periods(
         placed, data.symbols, n_rows, starts, config.retrain.train_bars, config.standing_bars
@@ -189,7 +202,7 @@ def run_replay(
         log_returns = np.vstack([np.full(n_symbols, np.nan), np.diff(np.log(data.close), axis=0)])
     next_returns = np.nan_to_num(np.expm1(np.vstack([log_returns[1:], np.full(n_symbols, np.nan)])), nan=0.0)
     realized = views.features[:, :, _RV]
-    books = {name: _Book(np.zeros(n_symbols)) for name in ROWS}
+    books = {name: _Book(np.zeros(n_symbols)) for name in (*variants, *baselines)}
     optimizer: Counter[str] = Counter()
     arrivals: list[Arrival] = []
     weights: list[np.ndarray] = []
@@ -208,7 +221,7 @@ def run_replay(
             known = priced & np.isfinite(views.predicted[row]) & np.isfinite(views.volatility[row])
             known &= np.isfinite(views.features[row]).all(axis=1)
             moment = _Moment(row, signals_at, known, window, {})
-            for name, variant in VARIANTS.items():
+            for name, variant in variants.items():
                 targets[name] = _policy_targets(
                     moment,
                     variant,
@@ -223,11 +236,10 @@ def run_replay(
                     optimizer if name == "policy" else None,
                     arrivals if name == "policy" else None,
                 )
-            targets.update(
-                baseline_targets(
-                    row, step, priced, signals_at, realized, window, books["buy_and_hold"].held, config
-                )
-            )
+            if baselines:
+                held = books["buy_and_hold"].held if "buy_and_hold" in books else np.zeros(n_symbols)
+                computed = baseline_targets(row, step, priced, signals_at, realized, window, held, config)
+                targets.update({name: computed[name] for name in baselines})
         weights.append(targets["policy"])
         if progress is not None:
             progress(step + 1, n_rows - first)
@@ -250,11 +262,11 @@ def run_replay(
         weights=np.array(weights),
         returns=returns,
         turnover=turnover,
-        metrics={name: performance(returns[name], turnover[name]) for name in ROWS},
-        actions={name: dict(books[name].actions) for name in VARIANTS},
-        reasons={name: dict(books[name].reasons) for name in VARIANTS},
+        metrics={name: performance(returns[name], turnover[name]) for name in books},
+        actions={name: dict(books[name].actions) for name in variants},
+        reasons={name: dict(books[name].reasons) for name in variants},
         optimizer=dict(optimizer),
-        drawdown_resets={name: books[name].resets for name in VARIANTS},
+        drawdown_resets={name: books[name].resets for name in variants},
         meta=meta,
         retrains=views.retrains,
         views=views,
