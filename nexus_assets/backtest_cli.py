@@ -143,10 +143,7 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise ValueError(f"--out: folder {out.parent} does not exist")
         data = read_replay_prices(Path(args.prices))
-        if data.close.shape[0] <= config.warmup + 1:
-            raise ValueError(
-                f"prices: {data.close.shape[0]} bars, the backtest needs more than warmup + 1 = {config.warmup + 1}"
-            )
+        config.check_history(data.close.shape[0])
         if args.signals:
             signals, source = read_signal_file(Path(args.signals), data.symbols), str(args.signals)
         else:

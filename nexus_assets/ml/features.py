@@ -140,6 +140,12 @@ def feature_matrix_values(
     )
 
 
+def acting_bars(bar_times_us: np.ndarray, signal_times_us: np.ndarray) -> np.ndarray:
+    """The bar each signal acts at: its symbol's first bar at or after it (``len(bar_times_us)``
+    for a signal after the newest bar). The one rule of features, the replay and the clusters."""
+    return np.searchsorted(bar_times_us, signal_times_us, side="left")
+
+
 def signal_columns(
     bar_times_us: np.ndarray, signal_times_us: np.ndarray, signed_strength: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -150,7 +156,7 @@ def signal_columns(
     The one rule of batch and serving: the signals must come in the order ``signal_order`` gives,
     so both sum the same numbers in the same order (bit for bit).
     """
-    at = np.searchsorted(bar_times_us, signal_times_us, side="left")
+    at = acting_bars(bar_times_us, signal_times_us)
     seen = at < bar_times_us.shape[0]
     return {
         "sig_net": np.bincount(at[seen], weights=signed_strength[seen], minlength=bar_times_us.shape[0]),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from nexus_assets.ml.features import FEATURE_COLUMNS
+from nexus_assets.ml.features import FEATURE_COLUMNS, acting_bars
 from nexus_assets.ml.portfolio.allocation import SymbolView
 from nexus_assets.ml.portfolio.covariance import shrunk_covariance
 from nexus_assets.ml.portfolio.news_inputs import latest_sentiment, reviewed_signals
@@ -25,15 +25,19 @@ CLUSTER_WINDOW_BARS = 252
 """Bars over which two strategies' positions on a symbol are compared (``strategy_clusters``)."""
 
 
-def newest_signals(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int) -> dict[str, dict[str, Any]]:
-    """Each symbol's newest signal, if it is no older than ``max_age_bars`` of that symbol's bars."""
+def _recent(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int) -> pl.DataFrame:
+    """The signals no older than ``max_age_bars`` of their symbol's bars."""
     cutoff = (
         bars.sort("timestamp")
         .group_by("symbol", maintain_order=True)
         .agg(pl.col("timestamp").tail(max_age_bars).first().alias("cutoff"))
     )
-    fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
-    newest = fresh.sort("timestamp").group_by("symbol").last()
+    return signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
+
+
+def newest_signals(signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int) -> dict[str, dict[str, Any]]:
+    """Each symbol's newest signal, if it is no older than ``max_age_bars`` of that symbol's bars."""
+    newest = _recent(signals, bars, max_age_bars).sort("timestamp").group_by("symbol").last()
     return {row["symbol"]: row for row in newest.iter_rows(named=True)}
 
 
@@ -41,12 +45,7 @@ def standing_signals(
     signals: pl.DataFrame, bars: pl.DataFrame, max_age_bars: int
 ) -> dict[str, tuple[dict[str, Any], ...]]:
     """Each symbol's newest signal per strategy, if no older than ``max_age_bars`` of its bars."""
-    cutoff = (
-        bars.sort("timestamp")
-        .group_by("symbol", maintain_order=True)
-        .agg(pl.col("timestamp").tail(max_age_bars).first().alias("cutoff"))
-    )
-    fresh = signals.join(cutoff, on="symbol").filter(pl.col("timestamp") >= pl.col("cutoff"))
+    fresh = _recent(signals, bars, max_age_bars)
     newest = fresh.sort("timestamp").group_by("symbol", "strategy_id").last().sort("symbol", "strategy_id")
     clusters = signal_clusters(signals, bars, CLUSTER_WINDOW_BARS, max_age_bars)
     standing: dict[str, list[dict[str, Any]]] = {}
@@ -71,7 +70,7 @@ def signal_clusters(
         columns = []
         for name in names:
             mine = part.filter(pl.col("strategy_id") == name).sort("timestamp")
-            rows = np.searchsorted(stamps, mine["timestamp"].dt.epoch("us").to_numpy(), side="left")
+            rows = acting_bars(stamps, mine["timestamp"].dt.epoch("us").to_numpy())
             directions = mine["side"].replace_strict(SIDES, return_dtype=pl.Float64).to_numpy()
             keep = rows < stamps.shape[0]
             series = position_series(rows[keep], directions[keep], stamps.shape[0], max_age_bars)

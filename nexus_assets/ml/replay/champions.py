@@ -172,9 +172,9 @@ class _Canvas:
         known = self.features.filter(
             pl.col("timestamp").is_between(calendar[max(start - train_bars, 0)], calendar[start])
         )
-        past = (self.input_rows <= start) & (self.input_rows >= max(start - train_bars, 0))
-        # The row at ``start`` has its target in the future: the next bar's squared return.
-        model = fit_volatility_model(self.inputs.filter(pl.Series(past & (self.input_rows < start))))
+        # The row at ``start`` has its target in the future (the next bar's squared return): out.
+        past = (self.input_rows < start) & (self.input_rows >= max(start - train_bars, 0))
+        model = fit_volatility_model(self.inputs.filter(pl.Series(past)))
         return model, fit_anomaly_detector(known, n_estimators=trees, rules=rules)
 
     def views(self, models: list[tuple[int, DayChampions]], retrains: list[Retrain]) -> ModelViews:

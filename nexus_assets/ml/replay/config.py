@@ -44,6 +44,13 @@ class ReplayConfig:
     that may only reduce risk can never recover."""
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
+    def check_history(self, bars: int) -> None:
+        """Refuse a price history too short for the warm-up and one decision after it."""
+        if bars <= self.warmup + 1:
+            raise ValueError(
+                f"prices: {bars} bars, the backtest needs more than warmup + 1 = {self.warmup + 1}"
+            )
+
     def __post_init__(self) -> None:
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise ValueError("cost_bps (--cost-bps): must be a finite number >= 0")

@@ -178,9 +178,8 @@ def run_replay(
     variants = {name: variant for name, variant in VARIANTS.items() if name in rows}
     baselines = [name for name in BASELINES if name in rows]
     first = config.warmup if views is None else views.starts[0]
-    if n_rows <= first + 1:
-        raise ValueError(f"prices: {n_rows} bars, the backtest needs more than warmup + 1 = {first + 1}")
     if views is None:
+        config.check_history(n_rows)
         rules = closes_only_rules(RuleConfig()) if data.closes_only else RuleConfig()
         features = compute_features(data.bars, signals)
         views = walk_forward_views(

@@ -21,9 +21,9 @@ import polars as pl
 from nexus_assets.ml.features import FEATURE_COLUMNS
 from nexus_assets.ml.metalabel.labels import BarrierConfig, triple_barrier
 from nexus_assets.ml.metalabel.model import bet_size, fit_meta_labeler
+from nexus_assets.ml.portfolio.policy import SIDES
 
 _RV = FEATURE_COLUMNS.index("rv_21")
-_DIRECTION = {"buy": 1.0, "sell": -1.0}
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def meta_sizes(
     """Bet sizes of the entry signals in ``placed`` (with their calendar ``row``), walk-forward."""
     barriers = barriers or BarrierConfig()
     index = {s: i for i, s in enumerate(symbols)}
-    entries = placed.filter(pl.col("side").is_in(list(_DIRECTION)))
+    entries = placed.filter(pl.col("side").is_in(["buy", "sell"]))
     rows = entries["row"].to_numpy()
     columns = np.array([index[s] for s in entries["symbol"]], dtype=np.int64)
     strategies = entries["strategy_id"].to_numpy()
@@ -75,14 +75,14 @@ def meta_sizes(
         zip(rows, columns, entries["side"], entries["strength"], strict=True)
     ):
         x[k, : len(FEATURE_COLUMNS)] = features[row, column]
-        x[k, len(FEATURE_COLUMNS)] = _DIRECTION[side]
+        x[k, len(FEATURE_COLUMNS)] = SIDES[side]
         x[k, len(FEATURE_COLUMNS) + 1] = strength
         volatility = features[row, column, _RV]
         series = close[:, column]
         if math.isfinite(volatility) and volatility > 0 and math.isfinite(series[row]):
             priced = np.isfinite(series[row:])
             stop = row + (int(np.argmin(priced)) if not priced.all() else priced.shape[0])
-            label, when = triple_barrier(series[:stop], row, _DIRECTION[side], volatility, barriers)
+            label, when = triple_barrier(series[:stop], row, SIDES[side], volatility, barriers)
             if math.isfinite(label):
                 paid[k], resolved[k] = label, when
     x[:, len(FEATURE_COLUMNS) + 2 :] = _record(strategies, rows, resolved, paid)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from nexus_assets.ml.features import acting_bars
 from nexus_assets.ml.portfolio.policy import SIDES
 from nexus_assets.ml.portfolio.strategy_clusters import position_series, strategy_clusters
 from nexus_assets.ml.replay.meta import MetaSizes
@@ -15,19 +16,20 @@ from nexus_assets.ml.replay.prices import ReplayBars
 
 def place_signals(data: ReplayBars, signals: pl.DataFrame) -> pl.DataFrame:
     """Each signal with the calendar row of the bar it acts at (its symbol's first bar at or after it)."""
-    bar_times = data.bars.select("symbol", pl.col("timestamp").alias("bar_time")).sort("symbol", "bar_time")
-    placed = (
-        signals.sort("symbol", "timestamp")
-        .join_asof(
-            bar_times,
-            left_on="timestamp",
-            right_on="bar_time",
-            by="symbol",
-            strategy="forward",
-            check_sortedness=False,
+    bar_times = {symbol: part["timestamp"].sort() for (symbol,), part in data.bars.group_by("symbol")}
+    parts = []
+    for (symbol,), part in signals.group_by("symbol", maintain_order=True):
+        stamps = bar_times.get(symbol)
+        if stamps is None:
+            continue
+        at = acting_bars(stamps.dt.epoch("us").to_numpy(), part["timestamp"].dt.epoch("us").to_numpy())
+        keep = at < len(stamps)
+        parts.append(part.filter(pl.Series(keep)).with_columns(bar_time=stamps.gather(at[keep])))
+    if not parts:
+        return signals.clear().with_columns(
+            bar_time=pl.lit(None, dtype=data.calendar.dtype), row=pl.lit(None, dtype=pl.Int64)
         )
-        .drop_nulls("bar_time")
-    )
+    placed = pl.concat(parts)
     return placed.with_columns(pl.Series("row", data.index_of(placed["bar_time"]), dtype=pl.Int64)).sort(
         "row", "symbol", "strategy_id", "timestamp"
     )
