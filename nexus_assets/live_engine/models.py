@@ -86,12 +86,16 @@ class Order:
     type: OrderType
     quantity: float
     price: float | None
-    filled_quantity: float
+    filled_quantity: float | None
+    """None where the engine does not report fills (the real engine's order has no such field)."""
     filled_price: float | None
-    deployment_id: str
-    idempotency_key: str
+    deployment_id: str | None
+    idempotency_key: str | None
+    """The real engine accepts a key and ignores it: its answers carry none."""
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime | None
+    provider_order_id: str | None = None
+    """The broker's reference; the engine finds an order by it as by ``id``."""
 
     @property
     def is_final(self) -> bool:
@@ -135,5 +139,9 @@ class Deployment:
     mode: DeploymentMode
     capital: float
     status: str
-    """Whatever the engine reports (the stand-in says ``running``); not an enum we rely on."""
+    """Whatever the engine reports (queued, running, paused, stopping, stopped, failed); not an
+    enum we rely on."""
     created_at: datetime
+    provider_ref_id: str | None = None
+    latest_pnl: float | None = None
+    updated_at: datetime | None = None

@@ -62,6 +62,23 @@ class _Fields:
             raise self._fail(name, "a non-empty string", value)
         return value
 
+    def optional_text(self, name: str) -> str | None:
+        """Absent or null is None; present, it must be a non-empty string."""
+        if self._value.get(name) is None:
+            return None
+        return self.text(name)
+
+    def nullable_text(self, name: str) -> str | None:
+        """Present in every answer, null allowed (the real order's ``deploymentId``)."""
+        if self._get(name) is None:
+            return None
+        return self.text(name)
+
+    def optional_time(self, name: str) -> datetime | None:
+        if self._value.get(name) is None:
+            return None
+        return self.time(name)
+
     def choice(self, name: str, allowed: frozenset[str]) -> str:
         value = self._get(name)
         if value not in allowed:
@@ -78,10 +95,12 @@ class _Fields:
             raise self._fail(name, "a number >= 0", value)
         return float(value)
 
-    def optional_number(self, name: str, *, positive: bool = False) -> float | None:
+    def optional_number(
+        self, name: str, *, positive: bool = False, non_negative: bool = False
+    ) -> float | None:
         if self._value.get(name) is None:
             return None
-        return self.number(name, positive=positive)
+        return self.number(name, positive=positive, non_negative=non_negative)
 
     def time(self, name: str) -> datetime:
         value = self._get(name)
@@ -99,6 +118,8 @@ class _Fields:
 
 
 def parse_order(value: object, where: str = "order") -> Order:
+    """The real engine's order (``id, providerOrderId, symbol, side, type, quantity, price,
+    status, deploymentId, createdAt``); fill and key fields are read when present."""
     f = _Fields(value, where)
     return Order(
         id=f.text("id"),
@@ -108,12 +129,13 @@ def parse_order(value: object, where: str = "order") -> Order:
         type=cast(OrderType, f.choice("type", ORDER_TYPES)),
         quantity=f.number("quantity", positive=True),
         price=f.optional_number("price", positive=True),
-        filled_quantity=f.number("filledQuantity", non_negative=True),
+        filled_quantity=f.optional_number("filledQuantity", non_negative=True),
         filled_price=f.optional_number("filledPrice", positive=True),
-        deployment_id=f.text("deploymentId"),
-        idempotency_key=f.text("idempotencyKey"),
+        deployment_id=f.nullable_text("deploymentId"),
+        idempotency_key=f.optional_text("idempotencyKey"),
         created_at=f.time("createdAt"),
-        updated_at=f.time("updatedAt"),
+        updated_at=f.optional_time("updatedAt"),
+        provider_order_id=f.optional_text("providerOrderId"),
     )
 
 
@@ -137,6 +159,9 @@ def parse_deployment(value: object, where: str = "deployment") -> Deployment:
         capital=f.number("capital", positive=True),
         status=f.text("status"),
         created_at=f.time("createdAt"),
+        provider_ref_id=f.optional_text("providerRefId"),
+        latest_pnl=f.optional_number("latestPnl"),
+        updated_at=f.optional_time("updatedAt"),
     )
 
 
