@@ -111,14 +111,14 @@ class LiveEngineClient:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> LiveEngineClient:
-        """Built from LIVE_ENGINE_URL and LIVE_ENGINE_API_KEY."""
-        values = {}
-        for name in ("LIVE_ENGINE_URL", "LIVE_ENGINE_API_KEY"):
-            value = os.environ.get(name, "").strip()
-            if not value:
-                raise LiveEngineConfigError(f"environment variable {name} is not set")
-            values[name] = value
-        return cls(values["LIVE_ENGINE_URL"], values["LIVE_ENGINE_API_KEY"], **kwargs)
+        """Built from LIVE_ENGINE_URL and LIVE_ENGINE_API_KEY (or its alias, ``API_KEY_VARIABLES``)."""
+        url = os.environ.get("LIVE_ENGINE_URL", "").strip()
+        if not url:
+            raise LiveEngineConfigError("environment variable LIVE_ENGINE_URL is not set")
+        key = api_key_from_env()
+        if key is None:
+            raise LiveEngineConfigError(f"environment variable {' or '.join(API_KEY_VARIABLES)} is not set")
+        return cls(url, key, **kwargs)
 
     def __repr__(self) -> str:
         return f"LiveEngineClient(base_url={self.base_url!r})"
@@ -246,6 +246,19 @@ class LiveEngineClient:
             "idempotencyKey": idempotency_key,
         }
         return self._request("POST", "/deployments", body).read("deployment", parse_deployment)
+
+
+API_KEY_VARIABLES: tuple[str, ...] = ("LIVE_ENGINE_API_KEY", "LIVE_ENGINE_SERVICE_API_KEY")
+"""Ours first, then the name the original Trade Nexus backend gives the engine's service key."""
+
+
+def api_key_from_env() -> str | None:
+    """The Live Engine's service key from the first of ``API_KEY_VARIABLES`` that is set."""
+    for name in API_KEY_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def _segment(value: str) -> str:

@@ -10,10 +10,12 @@ import dagster as dg
 from pydantic import Field
 
 from nexus_assets.live_engine import LiveEngineClient
+from nexus_assets.live_engine.client import api_key_from_env
 
 
 class LiveEngineResource(dg.ConfigurableResource):
-    """Settings default to ``LIVE_ENGINE_URL`` and ``LIVE_ENGINE_API_KEY``, read at run time,
+    """Settings default to ``LIVE_ENGINE_URL`` and ``LIVE_ENGINE_API_KEY`` (alias
+    ``LIVE_ENGINE_SERVICE_API_KEY``), read at run time,
     so a deployment without a Live Engine still loads and allocates, it just does not publish."""
 
     base_url: str | None = Field(default=None, description="Default: LIVE_ENGINE_URL.")
@@ -32,7 +34,7 @@ class LiveEngineResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[LiveEngineClient]:
         url = self._url()
-        key = self.api_key or os.environ.get("LIVE_ENGINE_API_KEY")
+        key = self.api_key or api_key_from_env()
         if url is None or not key:
             raise ValueError("LIVE_ENGINE_URL and LIVE_ENGINE_API_KEY: both are needed to publish")
         with LiveEngineClient(url, key) as client:

@@ -259,6 +259,20 @@ def test_from_env_names_the_missing_variable(monkeypatch, live_engine):
         assert isinstance(engine.list_portfolios(), list)
 
 
+def test_the_original_backends_key_variable_is_an_alias(monkeypatch, live_engine):
+    monkeypatch.setenv("LIVE_ENGINE_URL", live_engine.base_url)
+    monkeypatch.delenv("LIVE_ENGINE_API_KEY", raising=False)
+    monkeypatch.delenv("LIVE_ENGINE_SERVICE_API_KEY", raising=False)
+    with pytest.raises(LiveEngineConfigError, match="LIVE_ENGINE_API_KEY or LIVE_ENGINE_SERVICE_API_KEY"):
+        LiveEngineClient.from_env()
+    monkeypatch.setenv("LIVE_ENGINE_SERVICE_API_KEY", live_engine.api_key)
+    with LiveEngineClient.from_env(max_attempts=1) as engine:
+        assert isinstance(engine.list_portfolios(), list)
+    monkeypatch.setenv("LIVE_ENGINE_API_KEY", "wrong-key")  # ours wins over the alias
+    with LiveEngineClient.from_env(max_attempts=1) as engine, pytest.raises(LiveEngineError):
+        engine.list_portfolios()
+
+
 def test_all_errors_share_one_base():
     for error_class in (
         LiveEngineAuthError,
