@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -62,6 +62,18 @@ class _Reply:
         )
 
 
+API_PREFIX = "/api/v1"
+
+
+def gateway_base_url(url: str) -> str:
+    """The API's base URL from ``LONA_GATEWAY_URL`` in either form: the gateway's host (the
+    original Trade Nexus backend's form, whose paths start ``/api/v1/``) or the API base itself."""
+    url = url.strip().rstrip("/")
+    if urlsplit(url).path in ("", "/"):
+        return url + API_PREFIX
+    return url
+
+
 class LonaClient:
     """Lona's REST API with retries, typed errors and plain-JSON results."""
 
@@ -85,7 +97,7 @@ class LonaClient:
             raise LonaConfigError("user_id is empty")
         if max_attempts < 1:
             raise LonaConfigError("max_attempts must be at least 1")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = gateway_base_url(base_url)
         self.user_id = user_id
         self._token = token
         self._timeout_s = timeout_s

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from nexus_assets.lona import (
+    LonaClient,
     LonaReportFailedError,
     LonaReportTimeoutError,
     LonaValidationError,
@@ -215,3 +216,13 @@ def test_created_strategy_can_be_run(client):
     report_id = client.run_backtest(created["id"], [spy["id"]], "2021-03-01", "2023-03-01")
     report = client.wait_for_report(report_id, timeout_s=10, poll_s=0.05)
     assert report["total_stats"]["total_trades"] > 0
+
+
+@pytest.mark.parametrize("form", ["host", "host/", "base", "base/"])
+def test_the_gateway_url_may_be_the_host_or_the_api_base(lona_stand_in, form):
+    """The original backend sets LONA_GATEWAY_URL to the host (its paths start /api/v1/)."""
+    root = lona_stand_in.root_url if form.startswith("host") else lona_stand_in.base_url
+    url = root + "/" if form.endswith("/") else root
+    with LonaClient(url, lona_stand_in.token, lona_stand_in.user_id, max_attempts=1) as client:
+        assert client.base_url == lona_stand_in.base_url
+        assert client.list_strategies()
