@@ -9,12 +9,16 @@ ratio net of costs, out of sample; a candidate that lowers it keeps the champion
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from nexus_assets.ml import registry
 from nexus_assets.ml.replay.config import ReplayConfig
 
 if TYPE_CHECKING:
@@ -105,3 +109,25 @@ def decision_scores(
         for name, view in views.items()
     }
     return DecisionScores(scores, label, bars, arriving)
+
+
+def decision_check(
+    replay: DecisionReplay,
+    candidate: Contender,
+    champion_of: Callable[[Path], Contender],
+    held_out_from: np.datetime64,
+    features: pl.DataFrame | None = None,
+) -> registry.DecisionCheck:
+    """The gate's decision metric for one candidate: ``champion_of`` opens the downloaded
+    champion as the same kind of contender, and both replay from ``held_out_from``."""
+    replayed: list[DecisionScores] = []
+
+    def score(champion_dir: Path | None) -> tuple[float, float]:
+        contenders = {"candidate": candidate}
+        if champion_dir is not None:
+            contenders["champion"] = champion_of(champion_dir)
+        result = decision_scores(replay, contenders, held_out_from, features)
+        replayed.append(result)
+        return result.scores.get("candidate", math.nan), result.scores.get("champion", math.nan)
+
+    return registry.DecisionCheck(DECISION_METRIC, score, lambda: replayed[-1].describe())

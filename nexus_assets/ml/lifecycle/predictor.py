@@ -6,7 +6,6 @@ model; the champion alias then moves only through ``registry.judge_and_promote``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +17,7 @@ import polars as pl
 from mlflow.models import infer_signature
 
 from nexus_assets.ml import plots, registry
-from nexus_assets.ml.lifecycle.decisions import (
-    DECISION_METRIC,
-    DecisionReplay,
-    DecisionScores,
-    decision_scores,
-)
+from nexus_assets.ml.lifecycle.decisions import DecisionReplay, decision_check
 from nexus_assets.ml.predictor.config import LstmConfig
 from nexus_assets.ml.predictor.evaluation import (
     WalkForwardResult,
@@ -68,18 +62,13 @@ def _decision_check(
     decisions: DecisionReplay, features: pl.DataFrame, candidate: Path, test: Sequences
 ) -> registry.DecisionCheck:
     """The policy's Sharpe over the final fold's held-out bars, with the candidate and the champion."""
-    replayed: list[DecisionScores] = []
-
-    def score(champion_dir: Path | None) -> tuple[float, float]:
-        contenders = {"candidate": Contender(predictor=OnnxPredictor(candidate))}
-        if champion_dir is not None:
-            champion = OnnxPredictor(predictor_artifact_path(champion_dir))
-            contenders["champion"] = Contender(predictor=champion)
-        result = decision_scores(decisions, contenders, test.timestamp.min(), features)
-        replayed.append(result)
-        return result.scores.get("candidate", math.nan), result.scores.get("champion", math.nan)
-
-    return registry.DecisionCheck(DECISION_METRIC, score, lambda: replayed[-1].describe())
+    return decision_check(
+        decisions,
+        Contender(predictor=OnnxPredictor(candidate)),
+        lambda folder: Contender(predictor=OnnxPredictor(predictor_artifact_path(folder))),
+        test.timestamp.min(),
+        features,
+    )
 
 
 def _log_training_curves(fold: int, epoch: int, train_loss: float, validation_loss: float) -> None:

@@ -12,7 +12,6 @@ forecasts better but decides worse keeps the champion in place.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +22,7 @@ import polars as pl
 from mlflow.models import infer_signature
 
 from nexus_assets.ml import plots, registry
-from nexus_assets.ml.lifecycle.decisions import (
-    DECISION_METRIC,
-    DecisionReplay,
-    DecisionScores,
-    decision_scores,
-)
+from nexus_assets.ml.lifecycle.decisions import DecisionReplay, decision_check
 from nexus_assets.ml.registry.pyfunc import (
     VOLATILITY_ARTIFACT,
     VolatilityForecaster,
@@ -88,18 +82,13 @@ def _decision_check(
     """The policy's Sharpe over the held-out tail sized by the candidate and by the champion."""
     from nexus_assets.ml.replay.champions import Contender
 
-    replayed: list[DecisionScores] = []
+    def champion_of(folder: Path) -> Contender:
+        stored = json.loads(volatility_artifact_file(folder).read_text())
+        return Contender(volatility=VolatilityModel.from_dict(stored))
 
-    def score(champion_dir: Path | None) -> tuple[float, float]:
-        contenders = {"candidate": Contender(volatility=candidate)}
-        if champion_dir is not None:
-            stored = json.loads(volatility_artifact_file(champion_dir).read_text())
-            contenders["champion"] = Contender(volatility=VolatilityModel.from_dict(stored))
-        result = decision_scores(decisions, contenders, holdout["timestamp"].to_numpy().min())
-        replayed.append(result)
-        return result.scores.get("candidate", math.nan), result.scores.get("champion", math.nan)
-
-    return registry.DecisionCheck(DECISION_METRIC, score, lambda: replayed[-1].describe())
+    return decision_check(
+        decisions, Contender(volatility=candidate), champion_of, holdout["timestamp"].to_numpy().min()
+    )
 
 
 def _walk_forward_metrics(result: WalkForwardResult) -> dict[str, float]:

@@ -153,7 +153,7 @@ class DecisionCheck:
 
     ``score`` gets the downloaded champion's folder (None when there is no champion) and returns
     the candidate's and the champion's decision metric on the same held-out replay (higher is
-    better; NaN where it could not be measured, with ``unmeasured`` saying why).
+    better; NaN where it could not be measured, with ``evidence`` saying why).
     """
 
     name: str
