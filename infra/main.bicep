@@ -215,9 +215,11 @@ var langSmithSecrets = {
   LANGSMITH_PROJECT: 'langsmith-project'
 }
 
+// The order ledger (what was sent to the Live Engine) lives in the decision store's database.
 var liveEngineSecrets = {
   LIVE_ENGINE_URL: 'live-engine-url'
   LIVE_ENGINE_API_KEY: 'live-engine-api-key'
+  NEXUS_LEDGER_DATABASE_URL: databaseSecrets.NEXUS_AUDIT_DATABASE_URL
 }
 
 // The code server runs the sensors and (default run launcher) the runs: it needs every

@@ -148,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_cli.add_arguments(backtest)
     backtest.set_defaults(handler=backtest_cli.run)
 
+    publish = commands.add_parser(
+        "publish",
+        help="send one allocation (symbol,target_weight,price CSV) to the Live Engine, exactly once",
+    )
+    from nexus_assets import publish_cli
+
+    publish_cli.add_arguments(publish)
+    publish.set_defaults(handler=publish_cli.run)
+
     # Listed for --help; its own arguments are parsed by the stand-in (main() hands them over).
     serve = commands.add_parser("serve", help="run the decision service (FastAPI under uvicorn)")
     serve.add_argument("--host", help="bind address (default NEXUS_HOST or 127.0.0.1)")

@@ -33,13 +33,23 @@ def decision_store_path() -> Path:
 
 
 def decision_store_location(url: str | None) -> Path | str:
-    """The SQLite file or PostgreSQL URL a decision store URL names (unset: the embedded file).
+    """The SQLite file or PostgreSQL URL a decision store URL names (unset: the embedded file)."""
+    return store_location(url, decision_store_path())
+
+
+def order_ledger_path() -> Path:
+    """The embedded order ledger (what was sent to the Live Engine): ``<home>/execution/ledger.db``."""
+    return nexus_home() / "execution" / "ledger.db"
+
+
+def store_location(url: str | None, default: Path) -> Path | str:
+    """The SQLite file or PostgreSQL URL a store URL names (unset: ``default``).
 
     ``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``postgresql://...`` (also
     ``postgres://`` and ``postgresql+driver://``, normalised to ``postgresql://``).
     """
     if not url:
-        return decision_store_path()
+        return default
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):

@@ -99,6 +99,24 @@ def _orders(live_engine_url: str) -> list[dict[str, Any]]:
     return httpx.get(f"{live_engine_url}/_sim/orders", timeout=10).json()["orders"]
 
 
+def _ledger_keys(orders: list[dict[str, Any]], allocation_id: str, timeout_s: float = 20.0) -> bool:
+    """True once the order ledger (under NEXUS_HOME) records every order as ``allocation_id``'s."""
+    from nexus_assets.live_engine import OrderLedger
+
+    ledger = OrderLedger()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            keys = {i.engine_order_id: i.client_key for i in ledger.intents(allocation_id=allocation_id)}
+            if all(o["id"] in keys for o in orders):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+    finally:
+        ledger.close()
+
+
 def _published_after_tick(
     dagster_url: str, lona_root: str, live_engine_url: str, serving_url: str
 ) -> tuple[float, dict[str, Any]]:
@@ -109,12 +127,12 @@ def _published_after_tick(
     """
     for _ in range(15):
         known_runs = {run["runId"] for run in _sensor_runs(dagster_url)}
-        known_orders = {order["idempotencyKey"] for order in _orders(live_engine_url)}
+        known_orders = {order["id"] for order in _orders(live_engine_url)}
         ticked = time.monotonic()
         httpx.post(f"{lona_root}/_sim/tick", params={"n": 6}, timeout=10).raise_for_status()
         while True:
             elapsed = time.monotonic() - ticked
-            fresh = [o for o in _orders(live_engine_url) if o["idempotencyKey"] not in known_orders]
+            fresh = [o for o in _orders(live_engine_url) if o["id"] not in known_orders]
             if fresh:
                 allocation = httpx.get(f"{serving_url}/v1/allocations/latest", headers=DEV_TOKEN, timeout=10)
                 return elapsed, {"orders": fresh, "allocation": allocation.json()}
@@ -191,7 +209,9 @@ def test_make_run_end_to_end(isolated_state: Path):
         print(f"new Lona signal to Live Engine order: {elapsed:.1f} s")
         assert elapsed <= SIGNAL_TO_ORDER_LIMIT_S, f"signal to order took {elapsed:.1f}s"
         allocation_id = published["allocation"]["allocation_id"]
-        assert all(o["idempotencyKey"].startswith(f"{allocation_id}:") for o in published["orders"])
+        assert _ledger_keys(published["orders"], allocation_id), (
+            "the orders are the allocation's, per the ledger"
+        )
     finally:
         down = subprocess.run([NEXUS, "down"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     for service in ("dagster", "lona-stand-in", "live-engine-stand-in", "decision-service"):

@@ -1,4 +1,4 @@
-"""Talking to the Live Engine: client, typed errors and results, and allocation publishing."""
+"""Talking to the Live Engine: client, typed errors and results, our order ledger, and publishing."""
 
 from nexus_assets.live_engine.client import LiveEngineClient
 from nexus_assets.live_engine.errors import (
@@ -12,12 +12,17 @@ from nexus_assets.live_engine.errors import (
     LiveEngineRateLimitError,
     LiveEngineServerError,
     LiveEngineValidationError,
+    PublishInterruptedError,
 )
-from nexus_assets.live_engine.models import Deployment, Order, OrderPlacement, OrderRequest, Portfolio
-from nexus_assets.live_engine.publish import PublishResult, plan_orders, publish_allocation
+from nexus_assets.live_engine.ledger import Intent, LedgerBusyError, OrderLedger
+from nexus_assets.live_engine.models import Deployment, Order, OrderRequest, Portfolio, Position
+from nexus_assets.live_engine.plan import plan_orders
+from nexus_assets.live_engine.publish import PublishReport, publish_allocation
 
 __all__ = [
     "Deployment",
+    "Intent",
+    "LedgerBusyError",
     "LiveEngineAuthError",
     "LiveEngineClient",
     "LiveEngineConfigError",
@@ -30,10 +35,12 @@ __all__ = [
     "LiveEngineServerError",
     "LiveEngineValidationError",
     "Order",
-    "OrderPlacement",
+    "OrderLedger",
     "OrderRequest",
     "Portfolio",
-    "PublishResult",
+    "Position",
+    "PublishInterruptedError",
+    "PublishReport",
     "plan_orders",
     "publish_allocation",
 ]

@@ -1,17 +1,19 @@
 """A synchronous client for the Live Engine's internal API.
 
-Every call goes through one path that retries transient failures (429, 5xx, timeouts, refused
-connections) with tenacity and turns every other outcome into a typed ``LiveEngineError``.
-Retrying is safe for every call, writes included: an order or deployment carries an
-``idempotencyKey``, and the engine answers a repeated key with what the first request made
-instead of making it again, so a retry after a lost answer can never place a second order.
-The API key travels only in the ``Authorization`` header and is scrubbed from every error.
+Every call goes through one path that retries with tenacity and turns every other outcome into
+a typed ``LiveEngineError``. Reads and cancels retry transient failures (429, 5xx, timeouts,
+refused connections). POSTs do not retry a failure after which the engine may have acted: the
+real engine accepts an ``idempotencyKey`` and ignores it, so a second POST after a lost answer
+would be a second order. Such a failure reaches the caller, whose ledger finds out from the
+engine's order list what happened (``ledger``, ``reconcile``). The API key travels only in the
+``Authorization`` header and is scrubbed from every error.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,7 +37,6 @@ from nexus_assets.live_engine.models import (
     Deployment,
     DeploymentMode,
     Order,
-    OrderPlacement,
     OrderRequest,
     Portfolio,
 )
@@ -144,7 +145,10 @@ class LiveEngineClient:
 
     def _send_once(self, method: str, path: str, body: dict[str, Any] | None) -> _Reply:
         content = None if body is None else orjson.dumps(body)
-        headers = None if body is None else {"Content-Type": "application/json"}
+        # As the original backend's adapter: a request id per attempt, for the engine's logs.
+        headers = {"X-Request-Id": f"nexus-{uuid.uuid4()}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
             response = self._http.request(method, API_PREFIX + path, content=content, headers=headers)
         except httpx.TimeoutException as exc:
@@ -184,9 +188,13 @@ class LiveEngineClient:
             wait,
         )
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Reply:
-        """One logical call: retried while transient, then a typed error."""
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, replayable: bool = True
+    ) -> _Reply:
+        """One logical call: retried while transient (only while unprocessed when not
+        ``replayable``), then a typed error."""
         policy = retrying(
+            replayable=replayable,
             max_attempts=self._max_attempts,
             backoff_base_s=self._backoff_base_s,
             backoff_max_s=self._backoff_max_s,
@@ -196,56 +204,63 @@ class LiveEngineClient:
 
     # orders ------------------------------------------------------------------------------
 
-    def place_order(self, request: OrderRequest) -> OrderPlacement:
-        """Place an order, or get back the one already placed under its idempotency key.
+    def place_order(self, request: OrderRequest) -> Order:
+        """Place an order: every call that reaches the engine makes a new one.
 
-        Retried like any other call: the key turns a repeat into a lookup of the first order.
+        Not retried once the request may have arrived (``LiveEngineConnectionError`` with
+        ``request_sent``, a 5xx): the caller reconciles instead of sending it twice.
         """
-        reply = self._request("POST", "/orders", request.to_json())
-        order = reply.read("order", parse_order)
-        # An engine that echoes keys must echo ours; the real one echoes none (it ignores them).
-        if order.idempotency_key is not None and order.idempotency_key != request.idempotency_key:
-            raise reply.protocol_error(
-                f"answered with the order of key {order.idempotency_key!r}, not {request.idempotency_key!r}",
-                field="order.idempotencyKey",
-            )
-        return OrderPlacement(order=order, created=reply.status == 201)
+        reply = self._request("POST", "/orders", request.to_json(), replayable=False)
+        return reply.read("order", parse_order)
+
+    def list_orders(self, status: str | None = None) -> list[Order]:
+        """Every order the engine holds (it forgets them when it restarts), optionally of one status."""
+        path = "/orders" if status is None else f"/orders?status={quote(status, safe='')}"
+        return self._request("GET", path).read("items", lambda value: parse_list(value, "items", parse_order))
 
     def get_order(self, order_id: str) -> Order:
         return self._request("GET", f"/orders/{_segment(order_id)}").read("order", parse_order)
 
     def cancel_order(self, order_id: str) -> Order:
-        """Cancel a pending order; cancelling a cancelled order answers it again, a filled one is a conflict."""
+        """Cancel an order; the answer says what it is now (a filled order stays filled)."""
         return self._request("DELETE", f"/orders/{_segment(order_id)}").read("order", parse_order)
 
     # portfolios and deployments -----------------------------------------------------------
 
     def list_portfolios(self) -> list[Portfolio]:
         reply = self._request("GET", "/portfolios")
-        return reply.read("portfolios", lambda value: parse_list(value, "portfolios", parse_portfolio))
+        return reply.read("items", lambda value: parse_list(value, "items", parse_portfolio))
 
-    def get_portfolio(self, deployment_id: str) -> Portfolio:
-        return self._request("GET", f"/portfolios/{_segment(deployment_id)}").read(
+    def get_portfolio(self, portfolio_id: str) -> Portfolio:
+        return self._request("GET", f"/portfolios/{_segment(portfolio_id)}").read(
             "portfolio", parse_portfolio
         )
 
-    def create_deployment(
-        self, strategy_id: str, *, mode: DeploymentMode, capital: float, idempotency_key: str
-    ) -> Deployment:
-        """Create a deployment (and its portfolio), or get back the one made under the same key.
+    def list_deployments(self, status: str | None = None) -> list[Deployment]:
+        path = "/deployments" if status is None else f"/deployments?status={quote(status, safe='')}"
+        reply = self._request("GET", path)
+        return reply.read("items", lambda value: parse_list(value, "items", parse_deployment))
 
-        A fixed key such as ``"nexus-paper"`` therefore gives one deployment however often a
-        process starts.
-        """
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return self._request("GET", f"/deployments/{_segment(deployment_id)}").read(
+            "deployment", parse_deployment
+        )
+
+    def create_deployment(self, strategy_id: str, *, mode: DeploymentMode, capital: float) -> Deployment:
+        """Create a deployment: every call that reaches the engine makes a new one (see
+        ``book.open_deployment`` for finding the one already there)."""
         if mode not in DEPLOYMENT_MODES:
             raise ValueError(f"mode: must be 'paper' or 'live', got {mode!r}")
-        body = {
-            "strategyId": strategy_id,
-            "mode": mode,
-            "capital": capital,
-            "idempotencyKey": idempotency_key,
-        }
-        return self._request("POST", "/deployments", body).read("deployment", parse_deployment)
+        body = {"strategyId": strategy_id, "mode": mode, "capital": capital}
+        return self._request("POST", "/deployments", body, replayable=False).read(
+            "deployment", parse_deployment
+        )
+
+    def stop_deployment(self, deployment_id: str) -> Deployment:
+        """Ask a deployment to stop (a running one moves to ``stopping``); repeating it is harmless."""
+        return self._request("POST", f"/deployments/{_segment(deployment_id)}/stop").read(
+            "deployment", parse_deployment
+        )
 
 
 API_KEY_VARIABLES: tuple[str, ...] = ("LIVE_ENGINE_API_KEY", "LIVE_ENGINE_SERVICE_API_KEY")

@@ -97,6 +97,11 @@ class LiveEngineProtocolError(LiveEngineError):
         self.field = field
 
 
+class PublishInterruptedError(LiveEngineError):
+    """A publish stopped after an order may have reached the engine; the ledger holds its intent
+    (``sending``), and the next publish settles it from the engine's order list."""
+
+
 def error_for_status(
     status: int,
     message: str,

@@ -23,6 +23,8 @@ ORDER_TYPES: frozenset[str] = frozenset(get_args(OrderType))
 ORDER_STATUSES: frozenset[str] = frozenset(get_args(OrderStatus))
 DEPLOYMENT_MODES: frozenset[str] = frozenset(get_args(DeploymentMode))
 FINAL_STATUSES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "failed"})
+ENDED_DEPLOYMENT_STATUSES: frozenset[str] = frozenset({"stopping", "stopped", "failed"})
+"""A deployment in one of these takes no new orders of ours."""
 
 
 def _require_text(value: object, field: str) -> None:
@@ -39,13 +41,15 @@ def _require_positive(value: object, field: str) -> None:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """One order to place; ``idempotency_key`` makes placing it twice place it once."""
+    """One order to place. ``client_key`` is our ledger's key for it: sent as the engine's
+    ``idempotencyKey``, which the real engine accepts and ignores (exactly-once is the ledger's
+    job, ``ledger.OrderLedger``), so an engine that honours keys gets one for free."""
 
     symbol: str
     side: Side
     quantity: float
     deployment_id: str
-    idempotency_key: str
+    client_key: str
     type: OrderType = "market"
     price: float | None = None
     """Limit price; ``None`` for market orders, which fill at the next bar's open."""
@@ -53,7 +57,7 @@ class OrderRequest:
     def __post_init__(self) -> None:
         _require_text(self.symbol, "symbol")
         _require_text(self.deployment_id, "deployment_id")
-        _require_text(self.idempotency_key, "idempotency_key")
+        _require_text(self.client_key, "client_key")
         if self.side not in SIDES:
             raise ValueError(f"side: must be 'buy' or 'sell', got {self.side!r}")
         if self.type not in ORDER_TYPES:
@@ -64,6 +68,10 @@ class OrderRequest:
         if self.price is not None:
             _require_positive(self.price, "price")
 
+    @property
+    def signed_quantity(self) -> float:
+        return self.quantity if self.side == "buy" else -self.quantity
+
     def to_json(self) -> dict[str, Any]:
         """The request body of ``POST /api/internal/orders``."""
         return {
@@ -73,7 +81,7 @@ class OrderRequest:
             "quantity": float(self.quantity),
             "price": None if self.price is None else float(self.price),
             "deploymentId": self.deployment_id,
-            "idempotencyKey": self.idempotency_key,
+            "idempotencyKey": self.client_key,
         }
 
 
@@ -104,32 +112,31 @@ class Order:
 
 
 @dataclass(frozen=True)
-class OrderPlacement:
-    """An order as ``POST /orders`` answered it.
-
-    ``created`` is False when the engine already held an order under the idempotency key and
-    answered with it (200, not 201); that includes a retry of our own attempt whose answer was
-    lost, so it says "nothing new was made by this answer", not "someone else made it".
-    """
-
-    order: Order
-    created: bool
+class Position:
+    symbol: str
+    quantity: float
+    """Signed: negative is short."""
+    avg_price: float
+    current_price: float
+    unrealized_pnl: float
 
 
 @dataclass(frozen=True)
 class Portfolio:
+    """An account of the engine's, found by its own id (``portfolio-paper-001``), not a deployment's."""
+
     id: str
-    """The deployment id: one portfolio per deployment."""
+    mode: DeploymentMode
     cash: float
-    equity: float
-    """Cash plus positions marked at the latest close."""
-    positions: Mapping[str, float]
-    """Signed quantity per symbol; symbols with no position are absent."""
-    updated_at: datetime
+    total_value: float
+    """Cash plus positions at their current prices: the equity allocations are sized on."""
+    pnl_total: float | None
+    positions: Mapping[str, Position]
+    """By symbol; symbols with no position are absent."""
 
     @property
-    def deployment_id(self) -> str:
-        return self.id
+    def quantities(self) -> dict[str, float]:
+        return {symbol: position.quantity for symbol, position in self.positions.items()}
 
 
 @dataclass(frozen=True)

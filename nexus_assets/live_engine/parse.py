@@ -24,6 +24,7 @@ from nexus_assets.live_engine.models import (
     OrderStatus,
     OrderType,
     Portfolio,
+    Position,
     Side,
 )
 from nexus_assets.lona.wire import parse_time
@@ -109,12 +110,14 @@ class _Fields:
         except ValueError:
             raise self._fail(name, "an ISO 8601 time", value) from None
 
-    def positions(self, name: str) -> MappingProxyType[str, float]:
+    def items(self, name: str) -> list[object]:
         value = self._get(name)
-        if not isinstance(value, dict):
-            raise self._fail(name, "an object of symbol to quantity", value)
-        inner = _Fields(value, f"{self._where}.{name}")
-        return MappingProxyType({str(symbol): inner.number(symbol) for symbol in value})
+        if not isinstance(value, list):
+            raise self._fail(name, "a list", value)
+        return value
+
+    def where(self, name: str) -> str:
+        return f"{self._where}.{name}"
 
 
 def parse_order(value: object, where: str = "order") -> Order:
@@ -139,14 +142,35 @@ def parse_order(value: object, where: str = "order") -> Order:
     )
 
 
-def parse_portfolio(value: object, where: str = "portfolio") -> Portfolio:
+def parse_position(value: object, where: str) -> Position:
     f = _Fields(value, where)
+    return Position(
+        symbol=f.text("symbol"),
+        quantity=f.number("quantity"),
+        avg_price=f.number("avgPrice", non_negative=True),
+        current_price=f.number("currentPrice", non_negative=True),
+        unrealized_pnl=f.number("unrealizedPnl"),
+    )
+
+
+def parse_portfolio(value: object, where: str = "portfolio") -> Portfolio:
+    """The real engine's portfolio (``id, mode, cash, totalValue, pnlTotal, positions: [...]``)."""
+    f = _Fields(value, where)
+    positions: dict[str, Position] = {}
+    for index, item in enumerate(f.items("positions")):
+        position = parse_position(item, f"{f.where('positions')}[{index}]")
+        if position.symbol in positions:
+            raise FieldError(
+                f"{f.where('positions')}[{index}].symbol", f"{position.symbol!r} is listed twice"
+            )
+        positions[position.symbol] = position
     return Portfolio(
         id=f.text("id"),
+        mode=cast(DeploymentMode, f.choice("mode", DEPLOYMENT_MODES)),
         cash=f.number("cash"),
-        equity=f.number("equity"),
-        positions=f.positions("positions"),
-        updated_at=f.time("updatedAt"),
+        total_value=f.number("totalValue"),
+        pnl_total=f.optional_number("pnlTotal"),
+        positions=MappingProxyType(positions),
     )
 
 

@@ -1,10 +1,10 @@
-"""The ``/api/internal`` routes of the Live Engine stand-in, in the engine's layouts.
+"""The ``/api/internal`` routes of the Live Engine stand-in, in the real engine's layouts.
 
-Success bodies name their resource (``{"order": ...}``, ``{"portfolios": [...]}``); errors
-are ``{"error": "..."}`` whose text starts with the offending field where there is one. A new
-order or deployment answers 201; a repeat of one under the same idempotency key answers 200
-with the record the first request made. Credentials are checked by the server's middleware,
-before the body is read, so a bad key is a 401 whatever the body says.
+Success bodies name their resource (``{"order": ...}``) or list it (``{"items": [...]}``);
+errors are ``{"error": "..."}``. As the real engine: POST answers 201 with a new record every
+time (``idempotencyKey`` is accepted and ignored), a bad body is a 400 (ours names the field),
+an unknown id a 404. Credentials are checked by the server's middleware, before the body is
+read, so a bad key is a 401 whatever the body says.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hmac
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +21,7 @@ from nexus_assets.sim.live_engine_records import DeploymentSpec, EngineError, Or
 from nexus_assets.sim.live_engine_world import LiveEngineWorld
 
 API_PREFIX = "/api/internal"
-_KEY_LENGTH = 255
+_TEXT_LENGTH = 255
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -50,36 +50,46 @@ def get_world(request: Request) -> LiveEngineWorld:
 
 WorldDep = Annotated[LiveEngineWorld, Depends(get_world)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1, max_length=_KEY_LENGTH)]
+Text = Annotated[str, Field(min_length=1, max_length=_TEXT_LENGTH)]
 
 router = APIRouter(prefix=API_PREFIX)
 
 
 class OrderBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """``PlaceOrderRequest``: unknown members are ignored, as the engine ignores them."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     symbol: Text
     side: Literal["buy", "sell"]
     type: Literal["market", "limit"]
     quantity: PositiveFinite
     price: PositiveFinite | None = None
-    deployment_id: Text = Field(alias="deploymentId")
-    idempotency_key: Text = Field(alias="idempotencyKey")
+    deployment_id: Text | None = Field(default=None, alias="deploymentId")
+    idempotency_key: str | None = Field(default=None, alias="idempotencyKey")
 
 
 class DeploymentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     strategy_id: Text = Field(alias="strategyId")
     mode: Literal["paper", "live"]
     capital: PositiveFinite
-    idempotency_key: Text = Field(alias="idempotencyKey")
+    idempotency_key: str | None = Field(default=None, alias="idempotencyKey")
+
+
+Status = Annotated[str | None, Query()]
+
+
+@router.get("/orders")
+def list_orders(world: WorldDep, status: Status = None) -> Response:
+    return json_response({"items": world.list_orders(status)})
 
 
 @router.post("/orders")
 def place_order(world: WorldDep, body: OrderBody) -> Response:
     if body.type == "limit" and body.price is None:
-        raise EngineError(422, "price: a limit order needs a price")
+        raise EngineError(400, "price: Limit order requires price")
     spec = OrderSpec(
         symbol=body.symbol,
         side=body.side,
@@ -87,10 +97,8 @@ def place_order(world: WorldDep, body: OrderBody) -> Response:
         quantity=body.quantity,
         price=body.price,
         deployment_id=body.deployment_id,
-        idempotency_key=body.idempotency_key,
     )
-    order, created = world.place_order(spec)
-    return json_response({"order": order}, 201 if created else 200)
+    return json_response({"order": world.place_order(spec)}, 201)
 
 
 @router.get("/orders/{order_id}")
@@ -105,21 +113,30 @@ def cancel_order(world: WorldDep, order_id: str) -> Response:
 
 @router.get("/portfolios")
 def list_portfolios(world: WorldDep) -> Response:
-    return json_response({"portfolios": world.portfolios()})
+    return json_response({"items": world.portfolios()})
 
 
-@router.get("/portfolios/{deployment_id}")
-def get_portfolio(world: WorldDep, deployment_id: str) -> Response:
-    return json_response({"portfolio": world.portfolio(deployment_id)})
+@router.get("/portfolios/{portfolio_id}")
+def get_portfolio(world: WorldDep, portfolio_id: str) -> Response:
+    return json_response({"portfolio": world.portfolio(portfolio_id)})
+
+
+@router.get("/deployments")
+def list_deployments(world: WorldDep, status: Status = None) -> Response:
+    return json_response({"items": world.deployments(status)})
 
 
 @router.post("/deployments")
 def create_deployment(world: WorldDep, body: DeploymentBody) -> Response:
-    spec = DeploymentSpec(
-        strategy_id=body.strategy_id,
-        mode=body.mode,
-        capital=body.capital,
-        idempotency_key=body.idempotency_key,
-    )
-    deployment, created = world.create_deployment(spec)
-    return json_response({"deployment": deployment}, 201 if created else 200)
+    spec = DeploymentSpec(strategy_id=body.strategy_id, mode=body.mode, capital=body.capital)
+    return json_response({"deployment": world.create_deployment(spec)}, 201)
+
+
+@router.get("/deployments/{deployment_id}")
+def get_deployment(world: WorldDep, deployment_id: str) -> Response:
+    return json_response({"deployment": world.deployment(deployment_id)})
+
+
+@router.post("/deployments/{deployment_id}/stop")
+def stop_deployment(world: WorldDep, deployment_id: str) -> Response:
+    return json_response({"deployment": world.stop_deployment(deployment_id)})

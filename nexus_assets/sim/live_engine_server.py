@@ -7,11 +7,14 @@ environment, which keeps the key out of the process list).
 Test controls under ``/_sim`` need no credentials (the stand-in is meant for loopback only):
 ``POST /_sim/tick?n=1`` advances the bar clock and fills what the new bars reach, answering
 ``{"state": {...}, "filled": [order ids]}``; ``GET /_sim/state``; ``GET /_sim/orders`` lists
-every order ever placed; ``POST /_sim/faults`` arms a fault for the next ``count`` matching
-``/api/internal`` requests, as the Lona stand-in does: ``{"status": 429|5xx|4xx,
-"retry_after"?, "body"?}``, ``{"malformed": true}`` (200 with a non-JSON body; nothing
-happens) or ``{"delay_s": x}`` (the request takes effect at once and its answer comes late:
-the lost answer that idempotency keys exist for), each with an optional ``path_prefix`` (``/orders`` or ``/api/internal/orders``); ``DELETE /_sim/faults``
+every order the engine holds with its fill price; ``POST /_sim/restart`` makes the engine
+forget its orders and count ids from the start, as a restart of the real one does;
+``POST /_sim/reset`` empties the store (orders, deployments, portfolios back to cash);
+``POST /_sim/faults`` arms a fault for the next ``count`` matching ``/api/internal`` requests,
+as the Lona stand-in does: ``{"status": 429|5xx|4xx, "retry_after"?, "body"?}``,
+``{"malformed": true}`` (200 with a non-JSON body; nothing happens) or ``{"delay_s": x}`` (the
+request takes effect at once and its answer comes late: a lost answer), each with an optional
+``path_prefix`` (``/orders`` or ``/api/internal/orders``) and ``method``; ``DELETE /_sim/faults``
 disarms them; ``GET /_sim/stats`` counts the API requests that arrived, ``DELETE`` resets.
 """
 
@@ -59,7 +62,7 @@ def _fault_response(fault: FaultSpec) -> Response:
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
-    """400 for a body that is not JSON, else 422; the text names each offending field."""
+    """400, as the real engine answers a bad body; the text names each offending field."""
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "body: not valid JSON"
@@ -67,7 +70,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     for error in errors:
         loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         parts.append(f"{loc or 'body'}: {error.get('msg', 'invalid')}")
-    return 422, "; ".join(parts)
+    return 400, "; ".join(parts)
 
 
 def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 0.0) -> FastAPI:
@@ -101,7 +104,7 @@ def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 
         stats.arrived(request.method, path)
         status = 500
         try:
-            fault = faults.take(path)
+            fault = faults.take(path, request.method)
             delay_s = fault.delay_s if fault is not None else None
             if fault is not None and delay_s is None:
                 response = _fault_response(fault)
@@ -148,7 +151,16 @@ def create_app(world: LiveEngineWorld, *, api_key: str, bar_interval_s: float = 
 
     @app.get("/_sim/orders")
     def orders() -> Response:
-        return json_response({"orders": world.list_orders()})
+        return json_response({"orders": world.fills()})
+
+    @app.post("/_sim/restart")
+    def restart() -> Response:
+        return json_response({"forgotten": world.forget_orders()})
+
+    @app.post("/_sim/reset")
+    def reset() -> Response:
+        world.reset()
+        return json_response({"state": world.state()})
 
     app.include_router(fault_and_stats_routes(faults, stats, json_response, stats_key="stats"))
     app.include_router(router)
@@ -165,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--api-key", default=os.environ.get("LIVE_ENGINE_API_KEY", "dev-key"))
     parser.add_argument(
+        "--capital", type=float, default=WorldConfig.capital, help="each portfolio's cash at start-up"
+    )
+    parser.add_argument(
         "--bar-interval",
         type=float,
         default=5.0,
@@ -176,7 +191,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     configure_logging(args)
-    world = LiveEngineWorld(WorldConfig(seed=args.seed, symbols=args.symbols, initial_bars=args.initial_bars))
+    world = LiveEngineWorld(
+        WorldConfig(
+            seed=args.seed, symbols=args.symbols, initial_bars=args.initial_bars, capital=args.capital
+        )
+    )
     app = create_app(world, api_key=args.api_key, bar_interval_s=args.bar_interval)
     logger.warning(
         "Live Engine stand-in on http://%s:%d%s (seed %d, a bar every %gs)",

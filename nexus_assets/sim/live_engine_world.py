@@ -1,12 +1,15 @@
-"""The state behind the Live Engine stand-in: deployments, orders, accounts and a bar clock.
+"""The state behind the Live Engine stand-in, with the real engine's behaviour.
 
-Orders rest until the clock advances, then fill against the new bar (``fill_price``), so a
-test sees the engine's real rhythm: placed now, filled at the next bar. Idempotency keys are
-scoped to a deployment for orders (two deployments may publish the same allocation) and
-global for deployments; a repeated key with the same request answers the first record, with
-a different request it is refused (409). Ids derive from the seed and a sequence number, so
-stand-ins started alike and driven alike hand out the same ids; timestamps follow the wall
-clock.
+As the engine's internal execution store: every POST creates a new order or deployment (an
+``idempotencyKey`` is accepted and ignored), ids count up (``ord-001``, ``dep-001``), orders
+start ``pending``, a cancel leaves a filled order filled and makes anything else cancelled,
+deployments start ``queued``, and portfolios are their own records (``portfolio-paper-001``,
+``portfolio-live-001``), not deployments. What the real store leaves to its brokers the
+stand-in simulates on its bar clock: at each new bar the pending orders placed before it fill
+(``fill_price``) into the portfolio of their deployment's mode (paper when the order names no
+known deployment), and an order for a symbol the market does not know is rejected, so a client
+observes fills and rejections instead of assuming them. ``forget_orders`` is the engine's
+restart: its store is in memory, so it forgets every order and counts ids from the start again.
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ from nexus_assets.clock import now_utc
 from nexus_assets.lona.wire import format_time
 from nexus_assets.sim.live_engine_market import BarClock, fill_price
 from nexus_assets.sim.live_engine_records import (
-    Account,
     DeploymentRecord,
     DeploymentSpec,
     EngineError,
     OrderRecord,
     OrderSpec,
+    PortfolioRecord,
 )
 from nexus_assets.sim.market import DEFAULT_SYMBOLS
-from nexus_assets.sim.strategies import stable_id
+
+MODES = ("paper", "live")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class WorldConfig:
     initial_bars: int = 1260
     """As the Lona stand-in: the bar current at start-up closes at the newest finished close."""
     last_close: datetime | None = None
+    capital: float = 1_000_000.0
+    """Each portfolio's cash at start-up."""
+
+
+def portfolio_id(mode: str) -> str:
+    return f"portfolio-{mode}-001"
 
 
 class LiveEngineWorld:
@@ -56,123 +66,142 @@ class LiveEngineWorld:
             clock=clock,
         )
         self._ticks = 0
-        self._sequence = 0
-        self._orders: dict[str, OrderRecord] = {}
-        self._order_keys: dict[tuple[str, str], str] = {}
-        self._deployments: dict[str, DeploymentRecord] = {}
-        self._deployment_keys: dict[str, str] = {}
-        self._accounts: dict[str, Account] = {}
+        self.reset()
 
-    def _next_id(self, kind: str) -> str:
-        self._sequence += 1
-        return stable_id("live-engine-stand-in", self.config.seed, kind, self._sequence)
-
-    # deployments and portfolios ----------------------------------------------------------
-
-    def create_deployment(self, spec: DeploymentSpec) -> tuple[dict[str, Any], bool]:
-        """``(deployment, created)``; a new deployment's portfolio starts as all cash."""
+    def reset(self) -> None:
+        """Back to the empty store (the real engine's ``resetExecutionStore``); the bar clock runs on."""
         with self._lock:
-            known = self._deployment_keys.get(spec.idempotency_key)
-            if known is not None:
-                record = self._deployments[known]
-                if record.spec != spec:
-                    raise EngineError(
-                        409,
-                        f"idempotencyKey {spec.idempotency_key!r} was used for a different deployment",
-                    )
-                return record.to_json(), False
-            now = self._clock()
-            record = DeploymentRecord(self._next_id("deployment"), spec, now)
-            self._deployments[record.id] = record
-            self._deployment_keys[spec.idempotency_key] = record.id
-            self._accounts[record.id] = Account(record.id, spec.capital, now)
-            return record.to_json(), True
+            self._order_count = 0
+            self._deployment_count = 0
+            self._orders: dict[str, OrderRecord] = {}
+            self._deployments: dict[str, DeploymentRecord] = {}
+            self._portfolios = {
+                portfolio_id(mode): PortfolioRecord(
+                    portfolio_id(mode), mode, self.config.capital, self.config.capital
+                )
+                for mode in MODES
+            }
 
-    def _account(self, deployment_id: str) -> Account:
-        account = self._accounts.get(deployment_id)
-        if account is None:
-            raise EngineError(404, f"deployment {deployment_id!r} not found")
-        return account
+    # deployments -------------------------------------------------------------------------
+
+    def create_deployment(self, spec: DeploymentSpec) -> dict[str, Any]:
+        with self._lock:
+            self._deployment_count += 1
+            now = self._clock()
+            record = DeploymentRecord(f"dep-{self._deployment_count:03d}", spec, now, now)
+            self._deployments[record.id] = record
+            return record.to_json()
+
+    def _deployment(self, identifier: str) -> DeploymentRecord:
+        record = self._deployments.get(identifier)
+        if record is None:
+            record = next((d for d in self._deployments.values() if f"live-{d.id}" == identifier), None)
+        if record is None:
+            raise EngineError(404, "Deployment not found")
+        return record
+
+    def deployments(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d.to_json() for d in self._deployments.values() if not status or d.status == status]
+
+    def deployment(self, identifier: str) -> dict[str, Any]:
+        with self._lock:
+            return self._deployment(identifier).to_json()
+
+    def stop_deployment(self, identifier: str) -> dict[str, Any]:
+        with self._lock:
+            record = self._deployment(identifier)
+            record.stop(self._clock())
+            return record.to_json()
+
+    # portfolios --------------------------------------------------------------------------
 
     def portfolios(self) -> list[dict[str, Any]]:
         with self._lock:
             closes = self._bars.closes()
-            return [a.to_json(closes) for a in self._accounts.values()]
+            return [p.to_json(closes) for p in self._portfolios.values()]
 
-    def portfolio(self, deployment_id: str) -> dict[str, Any]:
+    def portfolio(self, identifier: str) -> dict[str, Any]:
         with self._lock:
-            return self._account(deployment_id).to_json(self._bars.closes())
+            record = self._portfolios.get(identifier)
+            if record is None:
+                raise EngineError(404, "Portfolio not found")
+            return record.to_json(self._bars.closes())
+
+    def _portfolio_of(self, spec: OrderSpec) -> PortfolioRecord:
+        deployment = self._deployments.get(spec.deployment_id) if spec.deployment_id else None
+        return self._portfolios[portfolio_id(deployment.spec.mode if deployment else "paper")]
 
     # orders ------------------------------------------------------------------------------
 
-    def place_order(self, spec: OrderSpec) -> tuple[dict[str, Any], bool]:
-        """``(order, created)``: a new pending order, or the one already under the key."""
+    def place_order(self, spec: OrderSpec) -> dict[str, Any]:
+        """A new pending order, whatever was placed before."""
         with self._lock:
-            if not self._bars.knows(spec.symbol):
-                raise EngineError(422, f"symbol: unknown symbol {spec.symbol!r}")
-            self._account(spec.deployment_id)
-            key = (spec.deployment_id, spec.idempotency_key)
-            known = self._order_keys.get(key)
-            if known is not None:
-                record = self._orders[known]
-                if record.spec != spec:
-                    raise EngineError(
-                        409, f"idempotencyKey {spec.idempotency_key!r} was used for a different order"
-                    )
-                return record.to_json(), False
-            now = self._clock()
-            record = OrderRecord(self._next_id("order"), spec, self._bars.index, now, now)
+            self._order_count += 1
+            record = OrderRecord(f"ord-{self._order_count:03d}", spec, self._bars.index, self._clock())
             self._orders[record.id] = record
-            self._order_keys[key] = record.id
-            return record.to_json(), True
-
-    def _order(self, order_id: str) -> OrderRecord:
-        record = self._orders.get(order_id)
-        if record is None:
-            raise EngineError(404, f"order {order_id!r} not found")
-        return record
-
-    def get_order(self, order_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self._order(order_id).to_json()
-
-    def cancel_order(self, order_id: str) -> dict[str, Any]:
-        """Cancel a pending order; cancelling it again answers it again, so a retry is harmless."""
-        with self._lock:
-            record = self._order(order_id)
-            if record.status == "pending":
-                record.status, record.updated_at = "cancelled", self._clock()
-            elif record.status != "cancelled":
-                raise EngineError(409, f"order {order_id!r} is {record.status} and cannot be cancelled")
             return record.to_json()
 
-    def list_orders(self) -> list[dict[str, Any]]:
+    def _order(self, identifier: str) -> OrderRecord:
+        record = self._orders.get(identifier)
+        if record is None:
+            record = next((o for o in self._orders.values() if o.provider_order_id == identifier), None)
+        if record is None:
+            raise EngineError(404, "Order not found")
+        return record
+
+    def get_order(self, identifier: str) -> dict[str, Any]:
+        with self._lock:
+            return self._order(identifier).to_json()
+
+    def cancel_order(self, identifier: str) -> dict[str, Any]:
+        """A filled order stays filled; anything else becomes cancelled (the real store's rule)."""
+        with self._lock:
+            record = self._order(identifier)
+            if record.status != "filled":
+                record.status = "cancelled"
+            return record.to_json()
+
+    def list_orders(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every order in the order it was placed."""
         with self._lock:
-            return [r.to_json() for r in self._orders.values()]
+            return [r.to_json() for r in self._orders.values() if not status or r.status == status]
+
+    def fills(self) -> list[dict[str, Any]]:
+        """Every order with the price it filled at (None while unfilled): the stand-in's own view."""
+        with self._lock:
+            return [{**r.to_json(), "fillPrice": r.fill_price} for r in self._orders.values()]
+
+    def forget_orders(self) -> int:
+        """Drop every order and restart the id count, as the real engine does when it restarts
+        (ids are handed out again: an id alone does not say which order it is); portfolios are kept."""
+        with self._lock:
+            forgotten = len(self._orders)
+            self._orders.clear()
+            self._order_count = 0
+            return forgotten
 
     # clock -------------------------------------------------------------------------------
 
     def tick(self) -> dict[str, Any]:
-        """Advance to the next bar and fill the resting orders it reaches."""
+        """Advance to the next bar and fill (or reject) the resting orders it reaches."""
         with self._lock:
             self._bars.advance()
             self._ticks += 1
-            now = self._clock()
             filled = []
             for record in self._orders.values():
                 if record.status != "pending" or record.placed_bar >= self._bars.index:
                     continue
                 spec = record.spec
+                if not self._bars.knows(spec.symbol):
+                    record.status = "rejected"
+                    continue
                 price = fill_price(spec.side, spec.type, spec.price, self._bars.bar(spec.symbol))
                 if price is None:
                     continue
-                record.status, record.updated_at = "filled", now
-                record.filled_quantity, record.filled_price = spec.quantity, price
-                self._accounts[spec.deployment_id].fill(spec.side, spec.symbol, spec.quantity, price, now)
+                record.status, record.fill_price = "filled", price
+                self._portfolio_of(spec).fill(spec.side, spec.symbol, spec.quantity, price)
                 filled.append(record.id)
-            for account in self._accounts.values():
-                account.updated_at = now
             return {**self.state(), "filled": filled}
 
     def state(self) -> dict[str, Any]:

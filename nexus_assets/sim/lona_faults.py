@@ -24,6 +24,8 @@ class FaultSpec(BaseModel):
     delay_s: float | None = Field(default=None, ge=0.0, le=60.0)
     count: int = Field(default=1, ge=1, le=1000)
     path_prefix: str | None = None
+    method: str | None = Field(default=None, pattern="^(GET|POST|PUT|PATCH|DELETE)$")
+    """Only requests of this method match (``POST`` on ``/orders`` leaves the order list alone)."""
     retry_after: float | None = Field(default=None, ge=0.0)
     body: str | None = None
 
@@ -40,7 +42,9 @@ class _Armed:
     spec: FaultSpec
     remaining: int
 
-    def matches(self, path: str, api_prefix: str) -> bool:
+    def matches(self, path: str, api_prefix: str, method: str | None) -> bool:
+        if self.spec.method is not None and method is not None and method != self.spec.method:
+            return False
         prefix = self.spec.path_prefix
         if not prefix:
             return True
@@ -63,10 +67,10 @@ class FaultBoard:
         with self._lock:
             self._armed.clear()
 
-    def take(self, path: str) -> FaultSpec | None:
+    def take(self, path: str, method: str | None = None) -> FaultSpec | None:
         with self._lock:
             for armed in self._armed:
-                if armed.remaining > 0 and armed.matches(path, self._api_prefix):
+                if armed.remaining > 0 and armed.matches(path, self._api_prefix, method):
                     armed.remaining -= 1
                     return armed.spec
             self._armed = [a for a in self._armed if a.remaining > 0]

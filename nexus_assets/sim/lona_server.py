@@ -85,7 +85,7 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
         stats.arrived(request.method, path)
         status = 500
         try:
-            fault = faults.take(path)
+            fault = faults.take(path, request.method)
             if fault is not None and fault.delay_s is not None:
                 await asyncio.sleep(fault.delay_s)
                 fault = None

@@ -112,7 +112,8 @@ def test_orders_follow_the_stored_table_and_a_failed_publish_is_retried_from_it(
     assert served is not None and served.allocation_id == table_allocation_id(table)
     before = len(_orders(control))
     with dg.instance_for_test() as instance:
-        # The engine refuses every order: the publish fails, the stored allocation is untouched.
+        # The engine cannot be read (every /orders call refused): the publish fails closed,
+        # nothing is sent, the stored allocation is untouched.
         control.post(
             "/_sim/faults", json={"status": 400, "count": 100, "path_prefix": "/orders"}
         ).raise_for_status()
@@ -136,6 +137,35 @@ def test_orders_follow_the_stored_table_and_a_failed_publish_is_retried_from_it(
     assert meta["allocation_id"].value == served.allocation_id
     assert (meta["orders_created"].value, meta["orders_already_placed"].value) == (0, 2)
     assert len(_orders(control)) == before + 2, "the same stored allocation trades once"
+
+
+def test_refused_orders_fail_the_publish_checks_not_the_run(tmp_path, live_engine, control):
+    io_manager = ParquetIOManager(base_dir=str(tmp_path / "data"))
+    _stored_allocation(io_manager, {"AAPL": 0.2, "MSFT": 0.1})
+    control.post(
+        "/_sim/faults",
+        json={
+            "status": 400,
+            "count": 1,
+            "method": "POST",
+            "path_prefix": "/orders",
+            "body": '{"error": "no"}',
+        },
+    ).raise_for_status()
+    with dg.instance_for_test() as instance:
+        result = _publish(io_manager, live_engine, instance, "publish-refused")
+        assert result.success, "a refused order is reported, not retried by re-running the step"
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("live_engine_orders")
+        ).asset_materialization.metadata
+    assert not checks["engine_holds_intended_orders"].passed
+    assert "rejected by the engine (no)" in checks["engine_holds_intended_orders"].metadata["problems"].value
+    assert not checks["book_matches_target"].passed
+    assert checks["book_matches_target"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["book_matches_target"].metadata["divergent_symbols"].value == 1
+    assert (meta["orders_created"].value, meta["orders_rejected"].value) == (1, 1)
+    assert result.output_for_node("live_engine_orders")["symbol"].to_list() == ["MSFT"]
 
 
 def test_without_a_live_engine_nothing_is_published_and_the_reason_is_shown(tmp_path, monkeypatch):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +37,14 @@ class SimControl:
         self.settle()
         self._http.delete("/_sim/stats").raise_for_status()
 
+    def empty(self) -> None:
+        """Back to the engine's empty store: no orders or deployments, portfolios all cash."""
+        self._http.post("/_sim/reset").raise_for_status()
+
+    def restart(self) -> int:
+        """The engine forgets its orders, as a restart does."""
+        return self._http.post("/_sim/restart").raise_for_status().json()["forgotten"]
+
     def arm(self, **fault: Any) -> None:
         self._http.post("/_sim/faults", json=fault).raise_for_status()
 
@@ -54,6 +61,7 @@ class SimControl:
         return self._http.post("/_sim/tick", params={"n": n}).raise_for_status().json()
 
     def orders(self, deployment_id: str | None = None) -> list[dict[str, Any]]:
+        """Every order the engine holds, with its fill price."""
         orders = self._http.get("/_sim/orders").raise_for_status().json()["orders"]
         return [o for o in orders if deployment_id is None or o["deploymentId"] == deployment_id]
 
@@ -68,6 +76,7 @@ def live_engine() -> Iterator[LiveEngineStandIn]:
 def sim(live_engine: LiveEngineStandIn) -> Iterator[SimControl]:
     control = SimControl(live_engine)
     control.reset()
+    control.empty()
     yield control
     control.reset()
     control.close()
@@ -93,9 +102,7 @@ def client(live_engine: LiveEngineStandIn) -> Iterator[LiveEngineClient]:
 
 @pytest.fixture
 def deployment(client: LiveEngineClient, sim: SimControl) -> Deployment:
-    """A fresh paper deployment per test, so fills of other tests never touch its portfolio."""
-    created = client.create_deployment(
-        "strategy-under-test", mode="paper", capital=CAPITAL, idempotency_key=f"test-{uuid.uuid4()}"
-    )
+    """A paper deployment in an empty store: its fills are the only ones in the paper portfolio."""
+    created = client.create_deployment("strategy-under-test", mode="paper", capital=CAPITAL)
     sim.reset()
     return created

@@ -14,12 +14,22 @@ from nexus_assets.live_engine.parse import (
     parse_portfolio,
 )
 
+# The real engine's seeded portfolio (``portfolio-paper-001``), plus a member it may add.
 PORTFOLIO = {
-    "id": "dep-1",
-    "cash": 100.5,
-    "equity": 250,
-    "positions": {"AAPL": 1.5, "SPY": -2},
-    "updatedAt": "2026-01-05T21:00:00.000Z",
+    "id": "portfolio-paper-001",
+    "mode": "paper",
+    "cash": 12450.75,
+    "totalValue": 20891.12,
+    "pnlTotal": 891.12,
+    "positions": [
+        {
+            "symbol": "BTCUSDT",
+            "quantity": 0.3,
+            "avgPrice": 62000,
+            "currentPrice": 64800,
+            "unrealizedPnl": 840,
+        }
+    ],
     "currency": "USD",
 }
 DEPLOYMENT = {
@@ -32,23 +42,43 @@ DEPLOYMENT = {
 }
 
 
-def test_a_valid_portfolio_reads_into_numbers_and_utc_times():
+def test_the_real_engines_portfolio_reads():
     portfolio = parse_portfolio(PORTFOLIO)
-    assert (portfolio.id, portfolio.cash, portfolio.equity) == ("dep-1", 100.5, 250.0)
-    assert dict(portfolio.positions) == {"AAPL": 1.5, "SPY": -2.0}
-    assert portfolio.updated_at == datetime(2026, 1, 5, 21, tzinfo=UTC)
+    assert (portfolio.id, portfolio.mode, portfolio.cash, portfolio.total_value, portfolio.pnl_total) == (
+        "portfolio-paper-001",
+        "paper",
+        12450.75,
+        20891.12,
+        891.12,
+    )
+    position = portfolio.positions["BTCUSDT"]
+    assert (position.quantity, position.avg_price, position.current_price, position.unrealized_pnl) == (
+        0.3,
+        62000.0,
+        64800.0,
+        840.0,
+    )
+    assert portfolio.quantities == {"BTCUSDT": 0.3}
+    assert parse_portfolio({**PORTFOLIO, "pnlTotal": None, "positions": []}).pnl_total is None
     with pytest.raises(TypeError):
-        portfolio.positions["AAPL"] = 3.0  # type: ignore[index]
+        portfolio.positions["AAPL"] = position  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"cash": None}, "portfolio.cash"),
-        ({"equity": "250"}, "portfolio.equity"),
-        ({"positions": [1]}, "portfolio.positions"),
-        ({"positions": {"AAPL": "many"}}, "portfolio.positions.AAPL"),
-        ({"updatedAt": 5}, "portfolio.updatedAt"),
+        ({"totalValue": "250"}, "portfolio.totalValue"),
+        ({"mode": "demo"}, "portfolio.mode"),
+        ({"pnlTotal": "1"}, "portfolio.pnlTotal"),
+        ({"positions": {"AAPL": 1.5}}, "portfolio.positions"),
+        ({"positions": [1]}, "portfolio.positions[0]"),
+        (
+            {"positions": [{**PORTFOLIO["positions"][0], "quantity": "many"}]},
+            "portfolio.positions[0].quantity",
+        ),
+        ({"positions": [{**PORTFOLIO["positions"][0], "avgPrice": None}]}, "portfolio.positions[0].avgPrice"),
+        ({"positions": [PORTFOLIO["positions"][0]] * 2}, "portfolio.positions[1].symbol"),
         ({"id": ""}, "portfolio.id"),
     ],
 )
@@ -56,6 +86,12 @@ def test_a_bad_portfolio_field_is_named(changes, field):
     with pytest.raises(FieldError) as caught:
         parse_portfolio({**PORTFOLIO, **changes})
     assert caught.value.field == field
+
+
+def test_a_portfolio_without_a_required_member_names_it():
+    for member in ("id", "mode", "cash", "totalValue", "positions"):
+        with pytest.raises(FieldError, match=rf"portfolio\.{member}: is missing"):
+            parse_portfolio({k: v for k, v in PORTFOLIO.items() if k != member})
 
 
 def test_deployments_check_mode_and_capital():
@@ -68,10 +104,10 @@ def test_deployments_check_mode_and_capital():
 
 def test_list_items_are_named_by_index():
     with pytest.raises(FieldError) as caught:
-        parse_list([PORTFOLIO, {**PORTFOLIO, "cash": float("inf")}], "portfolios", parse_portfolio)
-    assert caught.value.field == "portfolios[1].cash"
-    with pytest.raises(FieldError, match="portfolios: expected a list"):
-        parse_list({}, "portfolios", parse_portfolio)
+        parse_list([PORTFOLIO, {**PORTFOLIO, "cash": float("inf")}], "items", parse_portfolio)
+    assert caught.value.field == "items[1].cash"
+    with pytest.raises(FieldError, match="items: expected a list"):
+        parse_list({}, "items", parse_portfolio)
 
 
 # Payloads as the real Live Engine's internal execution API answers them (its seeded store and

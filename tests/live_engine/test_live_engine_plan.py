@@ -30,7 +30,7 @@ def trades(orders: list[OrderRequest]) -> list[tuple[str, str, float]]:
 def test_from_cash_to_target_weights():
     orders = plan({"AAPL": 0.5, "MSFT": 0.3})
     assert trades(orders) == [("AAPL", "buy", 500.0), ("MSFT", "buy", 120.0)]
-    assert [o.idempotency_key for o in orders] == ["alloc-7:AAPL", "alloc-7:MSFT"]
+    assert [o.client_key for o in orders] == ["alloc-7:AAPL:1", "alloc-7:MSFT:1"]
     assert {(o.type, o.price, o.deployment_id) for o in orders} == {("market", None, "dep-1")}
 
 
@@ -42,7 +42,7 @@ def test_moves_from_current_positions_and_sells_first():
 def test_a_held_symbol_absent_from_the_targets_is_closed_in_full():
     orders = plan({"AAPL": 0.1}, positions={"AAPL": 100.0, "SPY": 12.345, "MSFT": -4.0})
     assert trades(orders) == [("SPY", "sell", 12.345), ("MSFT", "buy", 4.0)]
-    assert [o.idempotency_key for o in orders] == ["alloc-7:SPY", "alloc-7:MSFT"]
+    assert [o.client_key for o in orders] == ["alloc-7:SPY:1", "alloc-7:MSFT:1"]
 
 
 def test_a_zero_weight_closes_like_an_absent_one():
@@ -110,3 +110,8 @@ def test_empty_ids_are_refused():
         plan_orders({"AAPL": 0.1}, {}, PRICES, 1000.0, allocation_id="", deployment_id="d")
     with pytest.raises(ValueError, match="deployment_id"):
         plan_orders({"AAPL": 0.1}, {}, PRICES, 1000.0, allocation_id="a", deployment_id="")
+
+
+def test_a_retried_symbol_carries_its_attempt_in_the_key():
+    orders = plan({"AAPL": 0.5, "MSFT": 0.3}, attempts={"MSFT": 3})
+    assert [o.client_key for o in orders] == ["alloc-7:AAPL:1", "alloc-7:MSFT:3"]

@@ -75,7 +75,7 @@ def portfolio_allocation(
     strategy_reviews: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     from nexus_assets.clock import now_utc
-    from nexus_assets.live_engine.book import current_weights, open_deployment
+    from nexus_assets.live_engine.book import current_weights, find_portfolio
     from nexus_assets.ml import registry
     from nexus_assets.ml.plots import figure_png, png_markdown, weights_bar
     from nexus_assets.ml.portfolio.book import allocate_book, book_limits
@@ -95,10 +95,8 @@ def portfolio_allocation(
     current: dict[str, float] = {}
     if live_engine.enabled and config.publish:
         with live_engine.client() as client:
-            deployment = open_deployment(
-                client, live_engine.strategy_id, mode=live_engine.mode, capital=live_engine.capital
-            )
-            current = current_weights(client.get_portfolio(deployment.id), market_bars)
+            portfolio = find_portfolio(client, live_engine.mode, live_engine.portfolio)
+            current = current_weights(portfolio, market_bars)
 
     with tempfile.TemporaryDirectory() as workdir:
         champions = load_champions(registry.configure(), Path(workdir))

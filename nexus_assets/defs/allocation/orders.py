@@ -1,12 +1,16 @@
-"""`live_engine_orders`: the stored allocation, published to the Live Engine once.
+"""`live_engine_orders`: the stored allocation, published to the Live Engine exactly once.
 
 Publishing is its own asset so that orders only ever follow an allocation that is already
 stored: the orders read `portfolio_allocation` back from its IO manager, name themselves
 after the stored table's id (the id `GET /v1/allocations/latest` shows), and a failed
 publish is retried from this step alone, against the same stored table, never against a
-recomputed one. The `live_engine` pool (limit 1 in dagster.yaml) lets one publish run at a
-time across all runs.
+recomputed one. Every order goes through our ledger (`live_engine.publish`), so a retry, a
+crash or a rerun never sends an order twice. The `live_engine` pool (limit 1 in
+dagster.yaml) lets one publish run at a time across all runs; the ledger's hold on the
+deployment keeps `nexus publish` out meanwhile.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -26,6 +30,8 @@ ORDER_SCHEMA = {
     "idempotency_key": pl.String,
     "created": pl.Boolean,
 }
+HOLDS_INTENDED = "engine_holds_intended_orders"
+MATCHES_TARGET = "book_matches_target"
 
 
 class OrdersConfig(dg.Config):
@@ -45,14 +51,28 @@ def _allocation_allows_publishing(context: dg.AssetExecutionContext) -> bool:
     group_name="allocation",
     kinds={"polars"},
     owners=["team:trading"],
-    code_version="1",
+    code_version="2",
     pool=PUBLISH_POOL,
     automation_condition=dg.AutomationCondition.eager(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            HOLDS_INTENDED,
+            asset="live_engine_orders",
+            description="The engine holds exactly this allocation's orders and nothing else of ours pending.",
+        ),
+        dg.AssetCheckSpec(
+            MATCHES_TARGET,
+            asset="live_engine_orders",
+            description="Held plus pending is within the tolerance of every target weight.",
+        ),
+    ],
     description=(
-        "The orders that move the Live Engine deployment to the stored `portfolio_allocation`, one "
-        "row per order (new or already placed). Each order's idempotency key is the allocation id "
-        "and the symbol, so publishing the same stored allocation again places nothing. Runs one "
-        "at a time (pool `live_engine`); empty, with the reason, when LIVE_ENGINE_URL is not set."
+        "The orders that move the Live Engine book to the stored `portfolio_allocation`, one row per "
+        "order of this allocation (new or placed before). Each order is written to our ledger before it "
+        "is sent and reconciled against the engine's order list, so publishing the same allocation again "
+        "places nothing and a crash never doubles an order; a newer allocation cancels what older ones "
+        "left unfilled. Runs one at a time (pool `live_engine`); empty, with the reason, when "
+        "LIVE_ENGINE_URL is not set."
     ),
 )
 def live_engine_orders(
@@ -60,9 +80,8 @@ def live_engine_orders(
     config: OrdersConfig,
     live_engine: LiveEngineResource,
     portfolio_allocation: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    from nexus_assets.live_engine import publish_allocation
-    from nexus_assets.live_engine.book import open_deployment
+) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
+    from nexus_assets.live_engine.book import publish_to_book
 
     allocation = table_allocation_id(portfolio_allocation)
     skipped = None
@@ -75,20 +94,28 @@ def live_engine_orders(
     if skipped is not None:
         context.log.info(f"{allocation} not published: {skipped}")
         table = pl.DataFrame(schema=ORDER_SCHEMA)
-        return dg.Output(
+        yield dg.Output(
             table, metadata=frame_metadata(table, allocation_id=allocation, published=False, reason=skipped)
         )
+        for check in (HOLDS_INTENDED, MATCHES_TARGET):
+            yield dg.AssetCheckResult(check_name=check, passed=True, metadata={"skipped": skipped})
+        return
 
     weights = dict(zip(portfolio_allocation["symbol"], portfolio_allocation["target_weight"], strict=True))
     prices = dict(zip(portfolio_allocation["symbol"], portfolio_allocation["price"], strict=True))
-    with live_engine.client() as client:
-        deployment = open_deployment(
-            client, live_engine.strategy_id, mode=live_engine.mode, capital=live_engine.capital
+    with live_engine.client() as client, live_engine.ledger() as ledger:
+        report = publish_to_book(
+            client,
+            ledger,
+            weights,
+            prices=prices,
+            allocation_id=allocation,
+            strategy_id=live_engine.strategy_id,
+            mode=live_engine.mode,
+            capital=live_engine.capital,
+            portfolio_id=live_engine.portfolio,
         )
-        published = publish_allocation(
-            client, weights, prices=prices, allocation_id=allocation, deployment_id=deployment.id
-        )
-    created = {order.id for order in published.created}
+    created = {order.id for order in report.placed}
     table = pl.DataFrame(
         [
             {
@@ -97,25 +124,53 @@ def live_engine_orders(
                 "side": order.side,
                 "quantity": order.quantity,
                 "status": order.status,
-                "idempotency_key": order.idempotency_key,
+                "idempotency_key": report.client_keys[order.id],
                 "created": order.id in created,
             }
-            for order in published.orders
+            for order in report.orders
         ],
         schema=ORDER_SCHEMA,
     )
-    for symbol, message in published.conflicts:
-        context.log.warning(f"{allocation}: {symbol} not traded again ({message})")
-    context.log.info(f"published {allocation}: {len(published.created)} new orders")
-    return dg.Output(
+    for problem in report.problems:
+        context.log.warning(f"{allocation}: {problem}")
+    for divergence in report.divergences:
+        context.log.warning(f"{allocation} diverges from its target: {divergence.describe()}")
+    settled = report.reconciliation
+    context.log.info(
+        f"published {allocation}: {len(report.placed)} new orders, {len(report.cancelled)} superseded "
+        f"orders cancelled, {len(settled.adopted)} unanswered orders found on the engine"
+    )
+    yield dg.Output(
         table,
         metadata=frame_metadata(
             table,
             allocation_id=allocation,
             published=True,
-            live_engine_deployment=deployment.id,
-            orders_created=len(published.created),
-            orders_already_placed=len(published.existing),
-            key_conflicts=len(published.conflicts),
+            live_engine_deployment=report.deployment_id,
+            live_engine_portfolio=report.portfolio_id,
+            sized_on_equity=report.equity,
+            orders_created=len(report.placed),
+            orders_already_placed=len(report.orders) - len(report.placed),
+            orders_cancelled=len(report.cancelled),
+            orders_rejected=len(report.rejected),
+            orders_adopted=len(settled.adopted),
+            intents_unsent=len(settled.unsent),
+            orders_lost=len(settled.lost),
         ),
+    )
+    yield dg.AssetCheckResult(
+        check_name=HOLDS_INTENDED,
+        passed=report.exact,
+        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.problems) or "none")},
+    )
+    yield dg.AssetCheckResult(
+        check_name=MATCHES_TARGET,
+        passed=not report.divergences,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "divergent_symbols": len(report.divergences),
+            "divergences": dg.MetadataValue.md(
+                "\n".join(f"- {d.describe()}" for d in report.divergences) or "none"
+            ),
+        },
     )
