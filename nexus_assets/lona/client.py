@@ -32,9 +32,11 @@ from nexus_assets.lona.errors import (
     LonaProtocolError,
     LonaReportFailedError,
     LonaReportTimeoutError,
+    LonaRequestError,
     error_for_status,
 )
 from nexus_assets.lona.retry import is_transient, is_unsent
+from nexus_assets.lona.simulation import SimulationParameters
 from nexus_assets.lona.symbol_data import bars_from_payload
 from nexus_assets.lona.wire import format_date, format_time, parse_time
 from nexus_assets.ml.bars import BarsValidationError
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 PAGE_LIMIT = 100
 REPORT_STATUSES: frozenset[str] = frozenset({"PENDING", "EXECUTING", "PROCESSING", "COMPLETED", "FAILED"})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_STRATEGY_VERSION = "1.0.0"
+DEFAULT_STRATEGY_LANGUAGE = "python"
 
 
 @dataclass(frozen=True)
@@ -263,10 +267,23 @@ class LonaClient:
         return reply.fields(reply.data, ("id", "name"), "strategy")
 
     def create_strategy(
-        self, name: str, description: str = "", code: str | None = None, **extra: Any
+        self,
+        name: str,
+        description: str = "",
+        code: str | None = None,
+        *,
+        version: str = DEFAULT_STRATEGY_VERSION,
+        language: str = DEFAULT_STRATEGY_LANGUAGE,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """Create a strategy; repeated only when Lona cannot have received it."""
-        body = {"name": name, "description": description, **extra}
+        """Create a strategy; repeated only when Lona cannot have received it.
+
+        ``version`` and ``language`` default to what the original backend sends.
+        """
+        for field, value in (("name", name), ("version", version), ("language", language)):
+            if not isinstance(value, str) or not value.strip():
+                raise LonaRequestError(f"strategy {field}: expected non-empty text, got {value!r}")
+        body = {"name": name, "description": description, "version": version, "language": language, **extra}
         if code is not None:
             body["code"] = code
         reply = self._request("POST", "/strategies", body=body)
@@ -315,18 +332,24 @@ class LonaClient:
         data_ids: list[str],
         start_date: date | datetime | str,
         end_date: date | datetime | str,
-        simulation_parameters: Mapping[str, Any] | None = None,
+        simulation_parameters: SimulationParameters | Mapping[str, Any] | None = None,
     ) -> str:
         """Start a backtest and return its report id.
 
-        Retried on any transient failure: a duplicate run only adds a report, never a trade.
+        ``simulation_parameters`` defaults to ``SimulationParameters()`` sent in full, as the
+        original backend does; a mapping is sent as given. Retried on any transient failure: a
+        duplicate run only adds a report, never a trade.
         """
+        if simulation_parameters is None:
+            simulation_parameters = SimulationParameters()
+        if isinstance(simulation_parameters, SimulationParameters):
+            simulation_parameters = simulation_parameters.to_json()
         body = {
             "strategy_id": strategy_id,
             "data_ids": list(data_ids),
             "start_date": format_date(start_date),
             "end_date": format_date(end_date),
-            "simulation_parameters": dict(simulation_parameters or {}),
+            "simulation_parameters": dict(simulation_parameters),
         }
         reply = self._request("POST", "/runner/run", body=body, idempotent=True)
         report_id = reply.fields(reply.data, ("report_id",), "runner response")["report_id"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
@@ -76,18 +76,26 @@ router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_agent)])
 
 
 class StrategyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Lona's fields (``version`` and ``language`` as the original backend sends them) plus the
+    stand-in's own ``template``/``parameters``/``symbols``, which pick the rule that trades."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    description: str | None = Field(default="", max_length=2000)
     code: str | None = Field(default=None, max_length=100_000)
+    version: str = Field(default="1.0.0", min_length=1, max_length=32)
+    language: Literal["python"] = "python"
     template: str = "sma_crossover"
     parameters: dict[str, Any] = Field(default_factory=dict)
     symbols: list[str] | None = None
 
 
 class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """``simulation_parameters`` is checked by ``SimulationParameters.from_json``, whose errors
+    name the nested field (``simulation_parameters.commission_schema.leverage``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     strategy_id: str = Field(min_length=1)
     data_ids: list[str]
@@ -109,7 +117,13 @@ def get_strategy(world: WorldDep, strategy_id: str) -> Response:
 @router.post("/strategies")
 def create_strategy(world: WorldDep, body: StrategyCreate) -> Response:
     created = world.create_strategy(
-        body.name, body.description, body.code, body.template, body.parameters, body.symbols
+        body.name,
+        body.description or "",
+        body.code,
+        body.template,
+        body.parameters,
+        body.symbols,
+        version=body.version,
     )
     return ok(created, 201)
 

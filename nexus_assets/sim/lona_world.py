@@ -248,6 +248,8 @@ class LonaWorld:
         template: str,
         parameters: Mapping[str, Any],
         symbols: list[str] | None,
+        *,
+        version: str = "1.0.0",
     ) -> dict[str, Any]:
         """A user strategy; it runs its ``template`` whatever ``code`` says."""
         if template not in TEMPLATES:
@@ -269,6 +271,7 @@ class LonaWorld:
                     name=name,
                     description=description or None,
                     code=code,
+                    version=version,
                 )
             except ValueError as exc:
                 raise WorldError(422, "validation_error", str(exc)) from exc
