@@ -405,13 +405,7 @@ class LonaClient:
             if status["status"] == "COMPLETED":
                 return self.get_report(report_id)
             if status["status"] == "FAILED":
-                reason = status.get("error") or "no reason given"
-                raise LonaReportFailedError(
-                    f"report {report_id} failed: {self._scrub(str(reason))}",
-                    code="report_failed",
-                    method="GET",
-                    path=f"/reports/{report_id}/status",
-                )
+                raise self._failure(report_id, status)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LonaReportTimeoutError(
@@ -421,6 +415,20 @@ class LonaClient:
                     path=f"/reports/{report_id}/status",
                 )
             time.sleep(min(poll_s, remaining))
+
+    def _failure(self, report_id: str, status: Mapping[str, Any]) -> LonaReportFailedError:
+        """The error of a FAILED report, whose reason Lona keeps in the report body's ``error``
+        (the original backend reads it from ``GET /reports/{id}``, not from ``/status``)."""
+        reason = self.get_report(report_id).get("error")
+        if not isinstance(reason, str) or not reason.strip():
+            reason = status.get("error")
+        text = " ".join(reason.split()) if isinstance(reason, str) and reason.strip() else "no reason given"
+        return LonaReportFailedError(
+            f"report {report_id} failed: {self._scrub(text)}",
+            code="report_failed",
+            method="GET",
+            path=f"/reports/{report_id}",
+        )
 
 
 def _segment(value: str) -> str:

@@ -411,14 +411,10 @@ class LonaWorld:
             return [r.summary() for r in reports]
 
     def report_status(self, report_id: str) -> dict[str, Any]:
+        """Status and progress only: like Lona, a failure's reason is in the report itself."""
         with self._lock:
             report = self._report(report_id)
-            return {
-                "id": report.id,
-                "status": report.status,
-                "progress": report.progress,
-                "error": report.error,
-            }
+            return {"id": report.id, "status": report.status, "progress": report.progress}
 
     def report_summary(self, report_id: str) -> dict[str, Any]:
         with self._lock:
