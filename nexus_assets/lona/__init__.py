@@ -13,10 +13,12 @@ from nexus_assets.lona.errors import (
     LonaRateLimitError,
     LonaReportFailedError,
     LonaReportTimeoutError,
+    LonaRequestError,
     LonaServerError,
     LonaValidationError,
 )
 from nexus_assets.lona.signals import SIGNAL_SCHEMA, empty_signals, signal_strength, signals_from_report
+from nexus_assets.lona.simulation import SimulationParameters
 
 __all__ = [
     "SIGNAL_SCHEMA",
@@ -32,8 +34,10 @@ __all__ = [
     "LonaRateLimitError",
     "LonaReportFailedError",
     "LonaReportTimeoutError",
+    "LonaRequestError",
     "LonaServerError",
     "LonaValidationError",
+    "SimulationParameters",
     "empty_signals",
     "signal_strength",
     "signals_from_report",

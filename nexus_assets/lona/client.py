@@ -32,11 +32,15 @@ from nexus_assets.lona.errors import (
     LonaProtocolError,
     LonaReportFailedError,
     LonaReportTimeoutError,
+    LonaRequestError,
     error_for_status,
 )
 from nexus_assets.lona.retry import is_transient, is_unsent
-from nexus_assets.lona.symbol_data import bars_from_payload
-from nexus_assets.lona.wire import format_date, format_time, parse_time
+from nexus_assets.lona.simulation import SimulationParameters
+from nexus_assets.lona.symbol_data import bars_from_csv
+from nexus_assets.lona.symbol_files import download_csv, without_query
+from nexus_assets.lona.symbol_forms import FileLink, bars_or_link, file_link
+from nexus_assets.lona.wire import as_utc, format_date, format_time, parse_time
 from nexus_assets.ml.bars import BarsValidationError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ logger = logging.getLogger(__name__)
 PAGE_LIMIT = 100
 REPORT_STATUSES: frozenset[str] = frozenset({"PENDING", "EXECUTING", "PROCESSING", "COMPLETED", "FAILED"})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_STRATEGY_VERSION = "1.0.0"
+DEFAULT_STRATEGY_LANGUAGE = "python"
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,10 @@ class LonaClient:
             timeout=timeout_s,
             transport=transport,
         )
+        # file_url downloads go to storage, another host: none of the agent's headers.
+        self._files = httpx.Client(
+            headers={"Accept": "text/csv"}, timeout=timeout_s, transport=transport, follow_redirects=True
+        )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> LonaClient:
@@ -138,6 +148,7 @@ class LonaClient:
 
     def close(self) -> None:
         self._http.close()
+        self._files.close()
 
     # transport ---------------------------------------------------------------------------
 
@@ -256,17 +267,50 @@ class LonaClient:
     # strategies and symbols --------------------------------------------------------------
 
     def list_strategies(self) -> list[dict[str, Any]]:
-        return list(self.iter_pages("/strategies"))
+        """Every strategy, with its ``code``: read from ``/strategies/{id}/code`` where the list
+        omits it, as the original backend does."""
+        return [self._with_code(strategy) for strategy in self.iter_pages("/strategies")]
 
     def get_strategy(self, strategy_id: str) -> dict[str, Any]:
         reply = self._request("GET", f"/strategies/{_segment(strategy_id)}")
-        return reply.fields(reply.data, ("id", "name"), "strategy")
+        return self._with_code(reply.fields(reply.data, ("id", "name"), "strategy"))
+
+    def get_strategy_code(self, strategy_id: str) -> str:
+        """The strategy's source, from ``GET /strategies/{id}/code`` (``{"code": ...}``)."""
+        reply = self._request("GET", f"/strategies/{_segment(strategy_id)}/code")
+        code = reply.fields(reply.data, ("code",), "strategy code")["code"]
+        if not isinstance(code, str):
+            raise reply.protocol_error(f"strategy code 'code' is not text: {type(code).__name__}")
+        return code
+
+    def _with_code(self, strategy: dict[str, Any]) -> dict[str, Any]:
+        if strategy.get("code") is not None:
+            return strategy
+        strategy_id = strategy.get("id")
+        if not isinstance(strategy_id, str) or not strategy_id:
+            raise LonaProtocolError(
+                f"strategy 'id' is not a non-empty string: {strategy_id!r}", path="/strategies"
+            )
+        return {**strategy, "code": self.get_strategy_code(strategy_id)}
 
     def create_strategy(
-        self, name: str, description: str = "", code: str | None = None, **extra: Any
+        self,
+        name: str,
+        description: str = "",
+        code: str | None = None,
+        *,
+        version: str = DEFAULT_STRATEGY_VERSION,
+        language: str = DEFAULT_STRATEGY_LANGUAGE,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """Create a strategy; repeated only when Lona cannot have received it."""
-        body = {"name": name, "description": description, **extra}
+        """Create a strategy; repeated only when Lona cannot have received it.
+
+        ``version`` and ``language`` default to what the original backend sends.
+        """
+        for field, value in (("name", name), ("version", version), ("language", language)):
+            if not isinstance(value, str) or not value.strip():
+                raise LonaRequestError(f"strategy {field}: expected non-empty text, got {value!r}")
+        body = {"name": name, "description": description, "version": version, "language": language, **extra}
         if code is not None:
             body["code"] = code
         reply = self._request("POST", "/strategies", body=body)
@@ -282,20 +326,49 @@ class LonaClient:
     def get_symbol_data(
         self, symbol_id: str, start: datetime | None = None, end: datetime | None = None
     ) -> pl.DataFrame:
-        """The symbol's bars as canonical, validated bars named by the symbol's ``name``."""
-        params = {}
-        if start is not None:
-            params["start_date"] = format_time(start)
-        if end is not None:
-            params["end_date"] = format_time(end)
-        reply = self._request("GET", f"/symbols/{_segment(symbol_id)}/data", params=params)
-        data = reply.fields(reply.data, ("name", "bars"), "symbol data")
-        if not isinstance(data["name"], str) or not data["name"]:
-            raise reply.protocol_error("symbol data 'name' is not a non-empty string")
+        """The symbol's bars, canonical and validated, inside ``[start, end]`` when given.
+
+        As the original backend does, the symbol is read first and its ``file_url``, when set,
+        is downloaded; otherwise ``/data`` answers in any of the forms ``symbol_forms`` knows.
+        Bars are named by the symbol's ``name`` (columnar bars by their own).
+        """
+        symbol = self.get_symbol(symbol_id)
+        name = symbol["name"]
+        path = f"/symbols/{_segment(symbol_id)}"
+        source = f"Lona symbol {symbol_id}"
+        if not isinstance(name, str) or not name:
+            raise LonaProtocolError("symbol 'name' is not a non-empty string", method="GET", path=path)
         try:
-            return bars_from_payload(data["bars"], symbol=data["name"], source=f"Lona symbol {symbol_id}")
+            found: pl.DataFrame | FileLink
+            if symbol.get("file_url") is not None:
+                found = file_link(symbol["file_url"], field="file_url", source=source)
+            else:
+                params = {}
+                if start is not None:
+                    params["start_date"] = format_time(start)
+                if end is not None:
+                    params["end_date"] = format_time(end)
+                path += "/data"
+                reply = self._request("GET", path, params=params)
+                found = bars_or_link(reply.data, symbol=name, source=source)
+            if isinstance(found, FileLink):
+                path = without_query(found.url)
+                source = f"Lona symbol {symbol_id} file {path}"
+                found = bars_from_csv(self._download(found.url), symbol=name, source=source)
         except BarsValidationError as exc:
-            raise reply.protocol_error(f"symbol data is not valid bars: {exc}") from exc
+            raise LonaProtocolError(f"symbol data: {exc}", method="GET", path=path) from exc
+        return _within(found, start, end)
+
+    def _download(self, url: str) -> bytes:
+        """A symbol file, retried like any other read."""
+        policy = retrying(
+            max_attempts=self._max_attempts,
+            backoff_base_s=self._backoff_base_s,
+            backoff_max_s=self._backoff_max_s,
+            should_retry=is_transient,
+            before_sleep=self._log_retry,
+        )
+        return policy(download_csv, self._files, url)
 
     def upload_symbol_csv(self, name: str, csv_bytes: bytes, frequency: str = "1d") -> dict[str, Any]:
         """Create a symbol from CSV; repeated only when Lona cannot have received it."""
@@ -315,18 +388,24 @@ class LonaClient:
         data_ids: list[str],
         start_date: date | datetime | str,
         end_date: date | datetime | str,
-        simulation_parameters: Mapping[str, Any] | None = None,
+        simulation_parameters: SimulationParameters | Mapping[str, Any] | None = None,
     ) -> str:
         """Start a backtest and return its report id.
 
-        Retried on any transient failure: a duplicate run only adds a report, never a trade.
+        ``simulation_parameters`` defaults to ``SimulationParameters()`` sent in full, as the
+        original backend does; a mapping is sent as given. Retried on any transient failure: a
+        duplicate run only adds a report, never a trade.
         """
+        if simulation_parameters is None:
+            simulation_parameters = SimulationParameters()
+        if isinstance(simulation_parameters, SimulationParameters):
+            simulation_parameters = simulation_parameters.to_json()
         body = {
             "strategy_id": strategy_id,
             "data_ids": list(data_ids),
             "start_date": format_date(start_date),
             "end_date": format_date(end_date),
-            "simulation_parameters": dict(simulation_parameters or {}),
+            "simulation_parameters": dict(simulation_parameters),
         }
         reply = self._request("POST", "/runner/run", body=body, idempotent=True)
         report_id = reply.fields(reply.data, ("report_id",), "runner response")["report_id"]
@@ -382,13 +461,7 @@ class LonaClient:
             if status["status"] == "COMPLETED":
                 return self.get_report(report_id)
             if status["status"] == "FAILED":
-                reason = status.get("error") or "no reason given"
-                raise LonaReportFailedError(
-                    f"report {report_id} failed: {self._scrub(str(reason))}",
-                    code="report_failed",
-                    method="GET",
-                    path=f"/reports/{report_id}/status",
-                )
+                raise self._failure(report_id, status)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LonaReportTimeoutError(
@@ -398,6 +471,29 @@ class LonaClient:
                     path=f"/reports/{report_id}/status",
                 )
             time.sleep(min(poll_s, remaining))
+
+    def _failure(self, report_id: str, status: Mapping[str, Any]) -> LonaReportFailedError:
+        """The error of a FAILED report, whose reason Lona keeps in the report body's ``error``
+        (the original backend reads it from ``GET /reports/{id}``, not from ``/status``)."""
+        reason = self.get_report(report_id).get("error")
+        if not isinstance(reason, str) or not reason.strip():
+            reason = status.get("error")
+        text = " ".join(reason.split()) if isinstance(reason, str) and reason.strip() else "no reason given"
+        return LonaReportFailedError(
+            f"report {report_id} failed: {self._scrub(text)}",
+            code="report_failed",
+            method="GET",
+            path=f"/reports/{report_id}",
+        )
+
+
+def _within(bars: pl.DataFrame, start: datetime | None, end: datetime | None) -> pl.DataFrame:
+    """The bars inside the asked range, whatever the form: a CSV file is never cut to it."""
+    if start is not None:
+        bars = bars.filter(pl.col("timestamp") >= as_utc(start))
+    if end is not None:
+        bars = bars.filter(pl.col("timestamp") <= as_utc(end))
+    return bars
 
 
 def _segment(value: str) -> str:

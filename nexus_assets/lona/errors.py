@@ -94,6 +94,10 @@ class LonaPayloadError(LonaProtocolError, ValueError):
         super().__init__(f"{where}: field '{field}' {message}")
 
 
+class LonaRequestError(LonaError, ValueError):
+    """A request the client refuses to send, because a value in it is wrong; names the field."""
+
+
 class LonaReportFailedError(LonaError):
     """A backtest report ended FAILED; ``message`` is Lona's error for it."""
 

@@ -1,14 +1,17 @@
-"""The payload of ``GET /symbols/{id}/data`` and of CSV uploads, both ways.
+"""The payloads of ``GET /symbols/{id}/data`` and of CSV files, both ways.
 
-Bars travel columnar (one list per field, oldest first) because that is several times smaller
-than a list of objects and maps straight onto a polars frame::
+Lona answers symbol data in one of three forms (``nexus_assets.lona.symbol_forms`` tells them
+apart): a plain OHLCV array, ``[{"timestamp", "open", "high", "low", "close", "volume"}, ...]``,
+as the original backend's client reads it; a ``file_url`` to a CSV; or, from this project's
+stand-in by default, columnar bars (one list per field, oldest first), several times smaller
+than a list of objects and mapped straight onto a polars frame::
 
     {"data": {"symbol_id": "5f0c...", "name": "AAPL", "frequency": "1d",
               "bars": {"timestamp": ["2021-01-04T21:00:00Z", ...],
                        "open": [...], "high": [...], "low": [...],
                        "close": [...], "volume": [...]}}}
 
-Uploads are CSV with the header ``timestamp,open,high,low,close,volume``.
+Uploads and ``file_url`` files are CSV with the header ``timestamp,open,high,low,close,volume``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ def bars_payload(frame: pl.DataFrame) -> dict[str, list[Any]]:
     for field in NUMBER_FIELDS:
         payload[field] = frame[field].to_list()
     return payload
+
+
+def bars_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """One JSON-ready object per bar, oldest first: the plain OHLCV array Lona may answer."""
+    payload = bars_payload(frame)
+    return [
+        dict(zip(BAR_FIELDS, row, strict=True)) for row in zip(*(payload[f] for f in BAR_FIELDS), strict=True)
+    ]
 
 
 def bars_from_payload(bars: object, *, symbol: str, source: str) -> pl.DataFrame:
@@ -73,6 +84,36 @@ def bars_from_payload(bars: object, *, symbol: str, source: str) -> pl.DataFrame
         pl.int_range(1, pl.len() + 1).alias(ROW_COLUMN),
     )
     return validate_bars(frame, source=source)
+
+
+def bars_from_records(records: list[Any], *, symbol: str, source: str) -> pl.DataFrame:
+    """Canonical, validated bars from a plain OHLCV array; strict on types, so a wrong value is
+    named by its place (``data[3].close``) instead of being coerced. Later checks (prices that
+    contradict each other) name ``row n``, which is ``data[n-1]``."""
+    columns: dict[str, list[Any]] = {field: [] for field in BAR_FIELDS}
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise BarsValidationError(f"data[{index}]: expected an object, got {record!r}", source=source)
+        for field in BAR_FIELDS:
+            if field not in record:
+                raise BarsValidationError(f"data[{index}].{field}: missing", source=source)
+            value = record[field]
+            if field == "timestamp":
+                if not isinstance(value, str):
+                    raise BarsValidationError(
+                        f"data[{index}].timestamp: expected ISO 8601 text, got {value!r}", source=source
+                    )
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise BarsValidationError(
+                    f"data[{index}].{field}: expected a number, got {value!r}", source=source
+                )
+            columns[field].append(value)
+    for index, value in enumerate(columns["timestamp"]):
+        try:
+            parse_time(value)
+        except ValueError as exc:
+            raise BarsValidationError(f"data[{index}].timestamp: {exc}", source=source) from exc
+    return bars_from_payload(columns, symbol=symbol, source=source)
 
 
 def bars_from_csv(data: bytes, *, symbol: str, source: str) -> pl.DataFrame:

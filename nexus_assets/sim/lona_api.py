@@ -3,23 +3,26 @@
 Success is ``{"data": ...}``, lists are ``{"data": {"items", "has_next", "total"}}`` paged by
 ``skip``/``limit`` (``limit`` capped at 100), errors are ``{"error": {"code", "message"}}``;
 request-shape errors keep FastAPI's ``{"detail": [...]}`` because Lona answers both ways.
-``GET /symbols/{id}/data`` is documented in ``nexus_assets.lona.symbol_data``.
+``GET /symbols/{id}/data`` is documented in ``nexus_assets.lona.symbol_data``; which of Lona's
+shapes the symbol data and strategy code take is set by ``nexus_assets.sim.lona_wire_forms``.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from nexus_assets.lona.symbol_data import bars_from_csv, bars_payload
+from nexus_assets.lona.symbol_data import bars_from_csv, bars_payload, bars_records
 from nexus_assets.ml.bars import BarsValidationError
 from nexus_assets.sim.lona_records import WorldError
+from nexus_assets.sim.lona_symbol_files import file_url
+from nexus_assets.sim.lona_wire_forms import WireForms
 from nexus_assets.sim.lona_world import LonaWorld
 
 API_PREFIX = "/api/v1"
@@ -68,7 +71,12 @@ def require_agent(
         raise WorldError(401, "unauthorized", "invalid API key or user id")
 
 
+def get_forms(request: Request) -> WireForms:
+    return request.app.state.wire.current
+
+
 WorldDep = Annotated[LonaWorld, Depends(get_world)]
+FormsDep = Annotated[WireForms, Depends(get_forms)]
 Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1)]
 
@@ -76,18 +84,26 @@ router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_agent)])
 
 
 class StrategyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Lona's fields (``version`` and ``language`` as the original backend sends them) plus the
+    stand-in's own ``template``/``parameters``/``symbols``, which pick the rule that trades."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    description: str | None = Field(default="", max_length=2000)
     code: str | None = Field(default=None, max_length=100_000)
+    version: str = Field(default="1.0.0", min_length=1, max_length=32)
+    language: Literal["python"] = "python"
     template: str = "sma_crossover"
     parameters: dict[str, Any] = Field(default_factory=dict)
     symbols: list[str] | None = None
 
 
 class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """``simulation_parameters`` is checked by ``SimulationParameters.from_json``, whose errors
+    name the nested field (``simulation_parameters.commission_schema.leverage``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     strategy_id: str = Field(min_length=1)
     data_ids: list[str]
@@ -96,42 +112,74 @@ class RunRequest(BaseModel):
     simulation_parameters: dict[str, Any] | None = None
 
 
+def _strategy(strategy: dict[str, Any], forms: WireForms) -> dict[str, Any]:
+    if forms.strategy_code == "endpoint":
+        return {k: v for k, v in strategy.items() if k != "code"}
+    return strategy
+
+
+def _symbol(request: Request, symbol: dict[str, Any], forms: WireForms) -> dict[str, Any]:
+    link = file_url(request, symbol["id"]) if forms.symbol_data == "symbol_file_url" else None
+    return {**symbol, "file_url": link}
+
+
 @router.get("/strategies")
-def list_strategies(world: WorldDep, skip: Skip = 0, limit: Limit = MAX_LIMIT) -> Response:
-    return page(world.list_strategies(), skip, limit)
+def list_strategies(world: WorldDep, forms: FormsDep, skip: Skip = 0, limit: Limit = MAX_LIMIT) -> Response:
+    return page([_strategy(s, forms) for s in world.list_strategies()], skip, limit)
 
 
 @router.get("/strategies/{strategy_id}")
-def get_strategy(world: WorldDep, strategy_id: str) -> Response:
-    return ok(world.get_strategy(strategy_id))
+def get_strategy(world: WorldDep, forms: FormsDep, strategy_id: str) -> Response:
+    return ok(_strategy(world.get_strategy(strategy_id), forms))
+
+
+@router.get("/strategies/{strategy_id}/code")
+def get_strategy_code(world: WorldDep, strategy_id: str) -> Response:
+    """``{"code": ...}``, which is all the original backend reads from this endpoint."""
+    strategy = world.get_strategy(strategy_id)
+    return ok({"id": strategy["id"], "code": strategy["code"], "language": strategy["language"]})
 
 
 @router.post("/strategies")
-def create_strategy(world: WorldDep, body: StrategyCreate) -> Response:
+def create_strategy(world: WorldDep, forms: FormsDep, body: StrategyCreate) -> Response:
     created = world.create_strategy(
-        body.name, body.description, body.code, body.template, body.parameters, body.symbols
+        body.name,
+        body.description or "",
+        body.code,
+        body.template,
+        body.parameters,
+        body.symbols,
+        version=body.version,
     )
-    return ok(created, 201)
+    return ok(_strategy(created, forms), 201)
 
 
 @router.get("/symbols")
-def list_symbols(world: WorldDep, skip: Skip = 0, limit: Limit = MAX_LIMIT) -> Response:
-    return page(world.list_symbols(), skip, limit)
+def list_symbols(
+    request: Request, world: WorldDep, forms: FormsDep, skip: Skip = 0, limit: Limit = MAX_LIMIT
+) -> Response:
+    return page([_symbol(request, s, forms) for s in world.list_symbols()], skip, limit)
 
 
 @router.get("/symbols/{symbol_id}")
-def get_symbol(world: WorldDep, symbol_id: str) -> Response:
-    return ok(world.get_symbol(symbol_id))
+def get_symbol(request: Request, world: WorldDep, forms: FormsDep, symbol_id: str) -> Response:
+    return ok(_symbol(request, world.get_symbol(symbol_id), forms))
 
 
 @router.get("/symbols/{symbol_id}/data")
 def get_symbol_data(
+    request: Request,
     world: WorldDep,
+    forms: FormsDep,
     symbol_id: str,
     start_date: str | None = None,
     end_date: str | None = None,
 ) -> Response:
     record, bars = world.symbol_bars(symbol_id, start_date, end_date)
+    if forms.symbol_data == "file_url":
+        return ok({"file_url": file_url(request, record.id)})
+    if forms.symbol_data == "records":
+        return ok(bars_records(bars))
     return ok(
         {
             "symbol_id": record.id,

@@ -1,7 +1,7 @@
 """The stand-in's backtest engine: positions to trades, equity and Lona's ``total_stats``.
 
 Trades enter and exit at bar closes, sized once at entry from an equal share of the initial
-cash per symbol, and pay ``commission`` (a fraction of notional) on each side. Every trade's
+cash per symbol (times ``leverage``), and pay ``commission`` (a fraction of notional) on each side. Every trade's
 ``pnl`` is net of commission; an open trade's ``pnl`` is marked at the last close, so the sum
 of trade pnl is exactly the equity change. ``max_drawdown`` is a negative fraction (-0.12 is a
 12 % fall from the running peak); ``win_rate`` counts closed trades only; ``total_trades``
@@ -28,26 +28,62 @@ PERIODS_PER_YEAR = {"1d": 252.0, "1h": 252.0 * 24.0}
 
 @dataclass(frozen=True)
 class SimulationParameters:
-    """The subset of Lona's ``simulation_parameters`` the stand-in honours."""
+    """The subset of Lona's ``simulation_parameters`` the stand-in honours.
+
+    Lona's own shape (the original backend's ``LonaSimulationParameters``) is
+    ``{"initial_cash", "commission_schema": {"commission", "leverage"}, "buy_on_close"}``;
+    a flat ``commission`` is accepted too, as earlier versions of this stand-in took it.
+    ``leverage`` scales each symbol's allocation; fills are always at the close, so
+    ``buy_on_close`` must be true.
+    """
 
     initial_cash: float = 100_000.0
     commission: float = 0.001
+    leverage: float = 1.0
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any] | None) -> SimulationParameters:
+        """Parsed and checked; a ValueError names the offending field."""
         value = dict(value or {})
-        known = {"initial_cash", "commission"}
-        extra = sorted(set(value) - known)
-        if extra:
-            raise ValueError(f"simulation_parameters: unknown field(s) {', '.join(extra)}")
-        params = cls(**value)
-        for name, low, high in (("initial_cash", 1.0, 1e12), ("commission", 0.0, 0.1)):
-            number = getattr(params, name)
-            if isinstance(number, bool) or not isinstance(number, int | float):
-                raise ValueError(f"simulation_parameters.{name}: expected a number")
-            if not low <= number <= high:
-                raise ValueError(f"simulation_parameters.{name}: must be in [{low:g}, {high:g}]")
-        return params
+        where = "simulation_parameters"
+        _no_extra(value, {"initial_cash", "commission", "commission_schema", "buy_on_close"}, where)
+        fields: dict[str, float] = {}
+        if "initial_cash" in value:
+            fields["initial_cash"] = _number(value["initial_cash"], f"{where}.initial_cash", 1.0, 1e12)
+        if "commission" in value:
+            fields["commission"] = _number(value["commission"], f"{where}.commission", 0.0, 0.1)
+        schema = value.get("commission_schema")
+        if schema is not None:
+            inner = f"{where}.commission_schema"
+            if not isinstance(schema, Mapping):
+                raise ValueError(f"{inner}: expected an object, got {schema!r}")
+            _no_extra(dict(schema), {"commission", "leverage"}, inner)
+            if "commission" in schema:
+                if "commission" in fields:
+                    raise ValueError(f"{inner}.commission: also given as {where}.commission")
+                fields["commission"] = _number(schema["commission"], f"{inner}.commission", 0.0, 0.1)
+            if "leverage" in schema:
+                fields["leverage"] = _number(schema["leverage"], f"{inner}.leverage", 0.01, 100.0)
+        buy_on_close = value.get("buy_on_close", True)
+        if not isinstance(buy_on_close, bool):
+            raise ValueError(f"{where}.buy_on_close: expected true or false, got {buy_on_close!r}")
+        if not buy_on_close:
+            raise ValueError(f"{where}.buy_on_close: the stand-in fills at the close only")
+        return cls(**fields)
+
+
+def _no_extra(value: Mapping[str, Any], known: set[str], where: str) -> None:
+    extra = sorted(set(value) - known)
+    if extra:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(extra)}")
+
+
+def _number(value: object, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{where}: must be in [{low:g}, {high:g}]")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -158,7 +194,7 @@ def run_backtest(
 
     Raises ValueError when no symbol has a bar inside the window.
     """
-    allocation = simulation.initial_cash / max(len(bars_by_symbol), 1)
+    allocation = simulation.initial_cash * simulation.leverage / max(len(bars_by_symbol), 1)
     trades: list[dict[str, Any]] = []
     steps = []
     for bars in bars_by_symbol.values():

@@ -10,7 +10,10 @@ Test controls need no credentials (the stand-in is meant for loopback only):
 ``/api/v1`` requests: ``{"status": 429|5xx|4xx, "retry_after"?, "body"?}``, ``{"malformed":
 true}`` (200 with a non-JSON body) or ``{"delay_s": x}`` (answer late), each with optional
 ``path_prefix`` (``/reports`` or ``/api/v1/reports``); ``DELETE /_sim/faults`` disarms them;
-``GET /_sim/stats`` counts the API requests that arrived, ``DELETE /_sim/stats`` resets them.
+``GET /_sim/stats`` counts the API requests that arrived, ``DELETE /_sim/stats`` resets them;
+``GET|POST|DELETE /_sim/protocol`` reads, changes or resets which of Lona's answer shapes is
+given (``nexus_assets.sim.lona_wire_forms``). Symbol CSVs behind ``file_url`` are served at
+``/files/symbols/{id}.csv`` (``nexus_assets.sim.lona_symbol_files``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nexus_assets.sim.lona_api import API_PREFIX, error_response, json_response, ok, router
 from nexus_assets.sim.lona_faults import FaultBoard, FaultSpec, RequestStats
 from nexus_assets.sim.lona_records import WorldError
+from nexus_assets.sim.lona_symbol_files import symbol_file_routes
+from nexus_assets.sim.lona_wire_forms import (
+    STRATEGY_CODE_FORMS,
+    SYMBOL_DATA_FORMS,
+    WireForms,
+    WireSettings,
+    wire_form_routes,
+)
 from nexus_assets.sim.lona_world import LonaWorld, WorldConfig
 from nexus_assets.sim.sim_controls import Ticker, fault_and_stats_routes
 from nexus_assets.sim.stand_in_cli import configure_logging, serve, stand_in_parser
@@ -51,7 +62,14 @@ def _fault_response(fault: FaultSpec) -> Response:
     return error_response(status, code, f"injected fault: HTTP {status}", headers)
 
 
-def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s: float = 5.0) -> FastAPI:
+def create_app(
+    world: LonaWorld,
+    *,
+    token: str,
+    user_id: str,
+    report_interval_s: float = 5.0,
+    forms: WireForms | None = None,
+) -> FastAPI:
     """The stand-in app; the ticker runs only while the app is being served."""
     if not token or not user_id:
         raise ValueError("token and user_id must not be empty")
@@ -72,6 +90,7 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
     app.state.world = world
     app.state.token = token
     app.state.user_id = user_id
+    app.state.wire = WireSettings(forms or WireForms())
     faults = FaultBoard(API_PREFIX)
     stats = RequestStats()
 
@@ -120,6 +139,8 @@ def create_app(world: LonaWorld, *, token: str, user_id: str, report_interval_s:
         return ok(world.state())
 
     app.include_router(fault_and_stats_routes(faults, stats, ok))
+    app.include_router(wire_form_routes(app.state.wire, ok))
+    app.include_router(symbol_file_routes(world, app.state.wire))
     app.include_router(router)
     return app
 
@@ -141,6 +162,18 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between ticks (new bar + new report); 0 disables the ticker",
     )
     parser.add_argument("--strategies", type=int, default=12, help="number of strategies")
+    parser.add_argument(
+        "--symbol-data-form",
+        choices=SYMBOL_DATA_FORMS,
+        default="columnar",
+        help="shape of symbol data (see nexus_assets.sim.lona_wire_forms)",
+    )
+    parser.add_argument(
+        "--strategy-code",
+        choices=STRATEGY_CODE_FORMS,
+        default="inline",
+        help="'endpoint': strategies omit code, only GET /strategies/{id}/code has it",
+    )
     parser.add_argument("--horizon-bars", type=int, default=WorldConfig.horizon_bars, help="bars in total")
     return parser
 
@@ -156,7 +189,14 @@ def main(argv: list[str] | None = None) -> None:
         horizon_bars=max(args.horizon_bars, args.initial_bars),
     )
     world = LonaWorld(config)
-    app = create_app(world, token=args.token, user_id=args.user_id, report_interval_s=args.report_interval)
+    forms = WireForms(symbol_data=args.symbol_data_form, strategy_code=args.strategy_code)
+    app = create_app(
+        world,
+        token=args.token,
+        user_id=args.user_id,
+        report_interval_s=args.report_interval,
+        forms=forms,
+    )
     logger.warning(
         "Lona stand-in on http://%s:%d%s for user %s (%d strategies, seed %d)",
         args.host,

@@ -248,6 +248,8 @@ class LonaWorld:
         template: str,
         parameters: Mapping[str, Any],
         symbols: list[str] | None,
+        *,
+        version: str = "1.0.0",
     ) -> dict[str, Any]:
         """A user strategy; it runs its ``template`` whatever ``code`` says."""
         if template not in TEMPLATES:
@@ -269,6 +271,7 @@ class LonaWorld:
                     name=name,
                     description=description or None,
                     code=code,
+                    version=version,
                 )
             except ValueError as exc:
                 raise WorldError(422, "validation_error", str(exc)) from exc
@@ -408,14 +411,10 @@ class LonaWorld:
             return [r.summary() for r in reports]
 
     def report_status(self, report_id: str) -> dict[str, Any]:
+        """Status and progress only: like Lona, a failure's reason is in the report itself."""
         with self._lock:
             report = self._report(report_id)
-            return {
-                "id": report.id,
-                "status": report.status,
-                "progress": report.progress,
-                "error": report.error,
-            }
+            return {"id": report.id, "status": report.status, "progress": report.progress}
 
     def report_summary(self, report_id: str) -> dict[str, Any]:
         with self._lock:

@@ -161,9 +161,14 @@ def running_lona_stand_in(
     symbols: tuple[str, ...] | None = None,
     n_strategies: int | None = None,
     initial_bars: int | None = None,
+    symbol_data_form: str | None = None,
+    strategy_code: str | None = None,
     startup_timeout_s: float = 30.0,
 ) -> Iterator[LonaStandIn]:
-    """A Lona stand-in subprocess on loopback; the token travels by environment, not argv."""
+    """A Lona stand-in subprocess on loopback; the token travels by environment, not argv.
+
+    ``symbol_data_form`` and ``strategy_code`` pick which of Lona's answer shapes it gives
+    (``nexus_assets.sim.lona_wire_forms``)."""
     port = port or free_port()
     root_url = f"http://127.0.0.1:{port}"
     args = server_command(
@@ -175,6 +180,8 @@ def running_lona_stand_in(
             "--symbols": ",".join(symbols) if symbols else None,
             "--strategies": None if n_strategies is None else str(n_strategies),
             "--initial-bars": None if initial_bars is None else str(initial_bars),
+            "--symbol-data-form": symbol_data_form,
+            "--strategy-code": strategy_code,
         },
     )
     env = {"LONA_AGENT_TOKEN": token, "LONA_AGENT_ID": user_id}

@@ -242,6 +242,7 @@ def build_strategy(
     name: str | None = None,
     description: str | None = None,
     code: str | None = None,
+    version: str = "1.0.0",
 ) -> StrategySpec:
     """A strategy from a template; ``code`` defaults to the template's Backtrader source."""
     template = TEMPLATES[template_key]
@@ -262,6 +263,7 @@ def build_strategy(
         symbols=symbols,
         created_at=created_at,
         code=code or template.code(name, description, full_params),
+        version=version,
     )
 
 

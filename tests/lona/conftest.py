@@ -29,6 +29,7 @@ class SimControl:
     def reset(self) -> None:
         """Disarm faults and zero the counters once late answers (delay faults) are out."""
         self._http.delete("/_sim/faults").raise_for_status()
+        self._http.delete("/_sim/protocol").raise_for_status()
         deadline = time.monotonic() + 10.0
         while self.stats()["in_flight"] > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -36,6 +37,13 @@ class SimControl:
 
     def arm(self, **fault: Any) -> None:
         self._http.post("/_sim/faults", json=fault).raise_for_status()
+
+    def forms(self, **settings: Any) -> dict[str, Any]:
+        """Pick the answer shapes (``nexus_assets.sim.lona_wire_forms``); ``reset`` restores them."""
+        return self._http.post("/_sim/protocol", json=settings).raise_for_status().json()["data"]
+
+    def protocol(self) -> dict[str, Any]:
+        return self._http.get("/_sim/protocol").raise_for_status().json()["data"]
 
     def stats(self) -> dict[str, Any]:
         return self._http.get("/_sim/stats").raise_for_status().json()["data"]

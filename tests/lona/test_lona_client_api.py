@@ -137,6 +137,20 @@ def test_run_with_unknown_data_id_fails(client):
     assert client.get_report_status(report_id)["status"] == "FAILED"
 
 
+def test_a_failed_reports_reason_is_read_from_the_report_body(client, sim):
+    """Lona's ``/status`` carries no reason; the original backend reads it from ``GET /reports/{id}``."""
+    strategy = client.list_strategies()[0]
+    report_id = client.run_backtest(strategy["id"], ["gone-data"], "2022-01-01", "2022-12-31")
+    with pytest.raises(LonaReportFailedError) as caught:
+        client.wait_for_report(report_id, timeout_s=10, poll_s=0.05)
+    assert "error" not in client.get_report_status(report_id)
+    assert client.get_report(report_id)["error"] in caught.value.message
+    assert "unknown data id(s): gone-data" in caught.value.message
+    assert caught.value.path == f"/reports/{report_id}"
+    assert caught.value.code == "report_failed"
+    assert sim.attempts("GET", f"/reports/{report_id}") == 2
+
+
 def test_wait_for_report_times_out(client):
     strategy = client.list_strategies()[0]
     symbol = client.list_symbols()[0]

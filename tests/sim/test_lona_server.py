@@ -195,7 +195,10 @@ def test_runner_with_unknown_data_id_fails_with_a_reason(api):
     report_id = api.post("runner/run", json=body).json()["data"]["report_id"]
     assert wait_status(api, report_id)[-1][0] == "FAILED"
     status = api.get(f"reports/{report_id}/status").json()["data"]
-    assert "missing-data" in status["error"]
+    assert set(status) == {"id", "status", "progress"}
+    report = api.get(f"reports/{report_id}").json()["data"]
+    assert report["status"] == "FAILED"
+    assert "missing-data" in report["error"]
     assert api.get(f"reports/{report_id}/full").status_code == 409
     unknown = api.post("runner/run", json={**body, "strategy_id": "nope"})
     assert unknown.status_code == 404
