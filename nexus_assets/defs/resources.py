@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from nexus_assets.resources.decision_log import DecisionLogResource
 from nexus_assets.resources.grok import GrokResource
 from nexus_assets.resources.kill_switch import KillSwitchResource
 from nexus_assets.resources.live_engine import LiveEngineResource
@@ -27,5 +28,6 @@ def resources() -> dg.Definitions:
             "news": news_source_from_env(),
             "grok": GrokResource(),
             "kill_switch": KillSwitchResource(),
+            "decision_log": DecisionLogResource(),
         }
     )

@@ -93,3 +93,37 @@ def equity_and_drawdown(curves: dict[str, np.ndarray], title: str) -> Figure:
     bottom.set_ylabel("drawdown")
     bottom.set_xlabel("bar")
     return figure
+
+
+def live_ic(curves: dict[str, tuple[list, np.ndarray, np.ndarray]], title: str) -> Figure:
+    """Rolling live IC per version (solid) beside momentum's on the same rows (dashed)."""
+    figure, axis = plt.subplots(figsize=(7.5, 3.8))
+    for version, (times, ic, baseline) in curves.items():
+        (line,) = axis.plot(times, ic, linewidth=1.2, label=f"v{version}")
+        axis.plot(
+            times,
+            baseline,
+            linewidth=0.9,
+            linestyle="--",
+            color=line.get_color(),
+            label=f"v{version} momentum",
+        )
+    axis.axhline(0.0, color="black", linewidth=0.6)
+    axis.set_ylabel("rolling IC")
+    axis.set_title(title)
+    axis.legend(fontsize=7)
+    figure.autofmt_xdate()
+    return figure
+
+
+def drift_bars(psi: dict[str, float], warn: float, fail: float, title: str) -> Figure:
+    """PSI per feature with the warn and fail lines."""
+    names = sorted(psi, key=psi.get)
+    figure, axis = plt.subplots(figsize=(6.5, max(2.5, 0.28 * len(names))))
+    axis.barh(names, [psi[n] for n in names], color="tab:blue")
+    axis.axvline(warn, color="tab:orange", linestyle="--", linewidth=0.9, label=f"warn {warn:g}")
+    axis.axvline(fail, color="tab:red", linestyle="--", linewidth=0.9, label=f"fail {fail:g}")
+    axis.set_xlabel("PSI against the training window")
+    axis.set_title(title)
+    axis.legend(fontsize=7)
+    return figure

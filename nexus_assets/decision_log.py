@@ -1,0 +1,96 @@
+"""Served predictions, read back from the decision store's audit log for monitoring.
+
+The decision service writes one ``decision_audit`` row per decision (its response and the model
+versions that made it) into the SQLite file under ``NEXUS_HOME`` or the PostgreSQL database of
+``NEXUS_AUDIT_DATABASE_URL`` (``NEXUS_AUDIT_SCHEMA``). This reads those rows, read-only, as the
+frame ``ml.monitoring`` joins with what happened. The table's name and layout are the service's
+(``nexus_serving.audit.sinks``); a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from nexus_assets.ml.monitoring.outcomes import PREDICTION_COLUMNS
+from nexus_assets.ml.registry.names import ANOMALY_MODEL, PREDICTOR_MODEL, VOLATILITY_MODEL
+from nexus_assets.paths import decision_store_location
+
+DECISION_TABLE = "decision_audit"
+_QUERY = (
+    "SELECT decision_id, decided_at, symbol, model_versions, response FROM {table} "
+    "WHERE decided_at >= {mark} ORDER BY decided_at"
+)
+
+
+def _instant(value: datetime | str) -> datetime:
+    at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else orjson.loads(value)
+
+
+def _rows(location: Path | str, schema: str | None, since: datetime) -> list[tuple]:
+    if isinstance(location, Path):
+        if not location.exists():
+            return []
+        uri = f"file:{location}?mode=ro"
+        with sqlite3.connect(uri, uri=True, timeout=5.0) as conn:
+            table = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (DECISION_TABLE,)
+            ).fetchone()
+            if table is None:
+                return []
+            return conn.execute(
+                _QUERY.format(table=DECISION_TABLE, mark="?"), (since.isoformat(),)
+            ).fetchall()
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(location, connect_timeout=5) as conn:
+        if schema:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        exists = conn.execute("SELECT to_regclass(%s)", (DECISION_TABLE,)).fetchone()
+        if exists is None or exists[0] is None:
+            return []
+        return conn.execute(_QUERY.format(table=DECISION_TABLE, mark="%s"), (since,)).fetchall()
+
+
+def served_predictions(
+    url: str | None = None,
+    schema: str | None = None,
+    *,
+    since: datetime | None = None,
+    days: int = 365,
+) -> pl.DataFrame:
+    """Every decision made since ``since`` (default: ``days`` ago), one row per decision with the
+    columns of ``PREDICTION_COLUMNS``; an empty frame when the store holds none yet."""
+    since = since or datetime.now(UTC) - timedelta(days=days)
+    records = []
+    for decision_id, decided_at, symbol, versions, response in _rows(
+        decision_store_location(url), schema, since
+    ):
+        made_by, answer = _json(versions), _json(response)
+        records.append(
+            {
+                "decision_id": decision_id,
+                "decided_at": _instant(decided_at),
+                "symbol": symbol,
+                "predictor_version": made_by.get(PREDICTOR_MODEL),
+                "volatility_version": made_by.get(VOLATILITY_MODEL),
+                "anomaly_version": made_by.get(ANOMALY_MODEL),
+                "predicted_return": answer.get("predicted_return"),
+                "volatility_forecast": answer.get("volatility_forecast"),
+                "anomaly_score": answer.get("anomaly_score"),
+                "confidence": answer.get("confidence"),
+                "target_weight": answer.get("target_weight"),
+            }
+        )
+    return pl.DataFrame(records, schema=PREDICTION_COLUMNS)

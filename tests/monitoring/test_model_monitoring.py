@@ -1,0 +1,241 @@
+"""Monitoring over the real Dagster instance, a real MLflow registry and audit rows written by the
+decision service's own sink: a champion whose skill breaks at a regime change is seen falling,
+its check fails, and the decay sensor asks for retraining once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from nexus_assets.clock import now_utc
+from nexus_assets.decision_log import DECISION_TABLE, served_predictions
+from nexus_assets.defs.monitoring.assets import (
+    DRIFT_CHECK,
+    PREDICTOR_CHECK,
+    VOLATILITY_CHECK,
+    model_monitoring,
+)
+from nexus_assets.defs.monitoring.sensors import CHECK_TAG, REASON_TAG, model_decay_sensor
+from nexus_assets.ml import registry
+from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
+from nexus_assets.ml.monitoring import bar_outcomes
+from nexus_assets.resources.decision_log import DecisionLogResource
+from nexus_assets.sim.market import MarketSimConfig, latest_close, simulate_market, start_for_end
+from nexus_serving.audit import AuditRecord
+from nexus_serving.audit.record import to_row
+from nexus_serving.audit.sinks import TABLE, SqliteSink
+from nexus_serving.schemas import DecisionResponse
+
+SYMBOLS = tuple(f"S{i}" for i in range(12))
+BREAK = 330
+"""Bar index of the regime change: the champion's edge turns into its opposite."""
+
+
+@pytest.fixture(scope="module")
+def market() -> pl.DataFrame:
+    """Bars ending at the newest close, as the stand-ins serve them: decisions are recent."""
+    start = start_for_end(latest_close(now_utc()), 420)
+    return simulate_market(MarketSimConfig(symbols=SYMBOLS, n_bars=420, seed=11, start=start))
+
+
+@pytest.fixture(scope="module")
+def features(market) -> pl.DataFrame:
+    return compute_features(market)
+
+
+def _register_champions(trained_until: datetime, folder: Path) -> None:
+    """Version 1 of the predictor and the volatility model, champions, as the gate leaves them
+    (the artifact itself is never read by monitoring)."""
+    client = registry.configure()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (registry.PREDICTOR_MODEL, registry.VOLATILITY_MODEL):
+        client.create_registered_model(name)
+        version = client.create_model_version(
+            name, source=folder.as_uri(), tags={"trained_until": trained_until.isoformat()}
+        )
+        client.set_registered_model_alias(name, registry.CHAMPION_ALIAS, version.version)
+
+
+def _decisions(market: pl.DataFrame, features: pl.DataFrame, first: int, last: int, rng) -> list[AuditRecord]:
+    """A decision per symbol on each bar in ``[first, last)`` by champion v1: before ``BREAK`` its
+    predicted return knows a little of the next one and its volatility forecast is the EWMA's;
+    from ``BREAK`` on the predictor is wrong-way and the forecast ten times too wide."""
+    outcomes = bar_outcomes(market, features).with_columns(index=pl.int_range(pl.len()).over("symbol"))
+    records = []
+    for row in outcomes.filter(pl.col("index").is_between(first, last - 1)).iter_rows(named=True):
+        if row["next_return"] is None or row["ewma_variance"] is None:
+            continue
+        broken = row["index"] >= BREAK
+        signal = -row["next_return"] if broken else row["next_return"]
+        vol = np.sqrt(row["ewma_variance"]) * (10.0 if broken else 1.0)
+        response = DecisionResponse(
+            request_id=f"r-{uuid.uuid4().hex}",
+            decision_id=uuid.uuid4().hex,
+            action="execute",
+            target_weight=0.05 if signal > 0 else -0.05,
+            quantity=None,
+            confidence=0.6,
+            predicted_return=float(signal * 0.5 + rng.normal(0, 0.01)),
+            volatility_forecast=float(vol),
+            anomaly_score=0.1,
+            reasons=[],
+            model_versions={
+                registry.PREDICTOR_MODEL: "1",
+                registry.VOLATILITY_MODEL: "1",
+                registry.ANOMALY_MODEL: "1",
+            },
+            decided_at=row["timestamp"] + timedelta(hours=2),
+        )
+        records.append(
+            AuditRecord(row["symbol"], response, "f" * 64, 1.0, b"{}", fingerprint=uuid.uuid4().bytes)
+        )
+    return records
+
+
+def _store(path: Path, records: list[AuditRecord]) -> None:
+    sink = SqliteSink(path)
+    sink.commit([to_row(r) for r in records])
+    sink.close()
+
+
+def _materialize(instance, market, features, audit_path: Path, **config) -> dg.ExecuteInProcessResult:
+    """``model_monitoring`` in a real run on ``instance``, its inputs the given bars and features."""
+
+    @dg.asset(name="market_bars")
+    def bars() -> pl.DataFrame:
+        return market
+
+    @dg.asset(name="features")
+    def feature_table() -> pl.DataFrame:
+        return features
+
+    return dg.materialize_to_memory(
+        [bars, feature_table, model_monitoring],
+        resources={"decision_log": DecisionLogResource(database_url=f"sqlite:///{audit_path}")},
+        instance=instance,
+        run_config={
+            "ops": {"model_monitoring": {"config": {"window_bars": 40, "min_predictions": 50, **config}}}
+        },
+    )
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_the_reader_and_the_service_agree_on_the_table():
+    assert DECISION_TABLE == TABLE
+
+
+def test_served_rows_read_back_with_their_versions_and_scores(tmp_path, market, features):
+    records = _decisions(market, features, 300, 303, np.random.default_rng(0))
+    _store(tmp_path / "audit.db", records)
+    read = served_predictions(f"sqlite:///{tmp_path / 'audit.db'}")
+    assert read.height == len(records)
+    first = records[0].response
+    row = read.filter(pl.col("decision_id") == first.decision_id).row(0, named=True)
+    assert row["predictor_version"] == row["volatility_version"] == "1"
+    assert row["predicted_return"] == first.predicted_return
+    assert row["decided_at"] == first.decided_at
+    assert served_predictions(f"sqlite:///{tmp_path / 'missing.db'}").is_empty()
+
+
+def test_a_regime_change_fails_the_champions_checks_and_retrains_once(
+    tmp_path, market, features, monkeypatch
+):
+    times = market["timestamp"].unique().sort()
+    _register_champions(times[260], tmp_path / "artifact")
+    audit = tmp_path / "audit.db"
+    rng = np.random.default_rng(1)
+    monkeypatch.setenv("NEXUS_RETRAIN_COOLDOWN_HOURS", "24")
+    skill_only = {"psi_warn": 50.0, "psi_fail": 100.0}  # drift has its own test
+    with dg.instance_for_test() as instance:
+        # Before the break: the champion beats its baselines, nothing fails, nothing retrains.
+        _store(audit, _decisions(market, features, 262, BREAK, rng))
+        healthy = _materialize(instance, market, features, audit, **skill_only)
+        checks = _checks(healthy)
+        assert checks[PREDICTOR_CHECK].passed, checks[PREDICTOR_CHECK].metadata["reason"]
+        assert checks[VOLATILITY_CHECK].passed, checks[VOLATILITY_CHECK].metadata["reason"]
+        table = healthy.output_for_node("model_monitoring")
+        before = table.filter(model="predictor").row(0, named=True)
+        assert before["champion"] and before["ic"] > 0.3 > before["baseline_ic"]
+        context = dg.build_sensor_context(instance=instance)
+        assert isinstance(model_decay_sensor(context), dg.SkipReason)
+
+        # After it: the live IC falls below momentum's, the forecasts lose to EWMA's: both fail.
+        _store(audit, _decisions(market, features, BREAK, 419, rng))
+        broken = _materialize(instance, market, features, audit, **skill_only)
+        checks = _checks(broken)
+        for name in (PREDICTOR_CHECK, VOLATILITY_CHECK):
+            assert not checks[name].passed
+            assert checks[name].severity == dg.AssetCheckSeverity.ERROR
+            assert checks[name].metadata["level"].value == "fail"
+        assert "below momentum's" in checks[PREDICTOR_CHECK].metadata["reason"].value
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("model_monitoring")
+        ).asset_materialization.metadata
+        assert "live_ic_plot" in meta and meta["scored"].value > 1000
+        assert DRIFT_CHECK in checks
+
+        # The sensor asks for retraining once: one run key, the reasons in its tags.
+        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        launched = model_decay_sensor(context)
+        assert isinstance(launched, dg.SensorResult)
+        [request] = launched.run_requests
+        assert request.run_key.startswith(f"model-decay:{PREDICTOR_CHECK}:")
+        assert PREDICTOR_CHECK in request.tags[CHECK_TAG] and VOLATILITY_CHECK in request.tags[CHECK_TAG]
+        assert "below momentum's" in request.tags[REASON_TAG]
+        again = model_decay_sensor(dg.build_sensor_context(instance=instance, cursor=launched.cursor))
+        assert isinstance(again, dg.SkipReason), "the same failure launches nothing more"
+
+        # A new failure inside the cool-down is recorded, not launched.
+        _materialize(instance, market, features, audit, **skill_only)
+        cooled = model_decay_sensor(dg.build_sensor_context(instance=instance, cursor=launched.cursor))
+        assert isinstance(cooled, dg.SkipReason) and "cool-down" in cooled.skip_message
+
+
+def test_drift_fails_when_the_newest_features_leave_the_training_population(tmp_path):
+    """A calm market's own newest bars pass; the same bars with every feature tripled (inputs from
+    another population, as after a broken feed) fail."""
+    start = start_for_end(latest_close(now_utc()), 420)
+    calm = simulate_market(
+        MarketSimConfig(
+            symbols=SYMBOLS, n_bars=420, seed=13, start=start, calm_to_stress=0.0, jump_probability=0.0
+        )
+    )
+    features = compute_features(calm)
+    times = features["timestamp"].unique().sort()
+    cut = times[len(times) - 64]
+    _register_champions(cut, tmp_path / "artifact")
+    newest = pl.col("timestamp") > cut
+    tripled = features.with_columns(
+        [pl.when(newest).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c) for c in FEATURE_COLUMNS]
+    )
+    audit = tmp_path / "audit.db"
+    with dg.instance_for_test() as instance:
+        same = _checks(_materialize(instance, calm, features, audit))[DRIFT_CHECK]
+        moved = _checks(_materialize(instance, calm, tripled, audit))[DRIFT_CHECK]
+    assert same.passed, same.metadata["reason"]
+    assert same.metadata["level"].value == "pass"
+    assert not moved.passed and moved.severity == dg.AssetCheckSeverity.ERROR, moved.metadata["reason"]
+    assert "the median is past 0.25" in moved.metadata["reason"].value
+
+
+def test_a_warning_alone_retrains_nothing(tmp_path, market, features):
+    times = market["timestamp"].unique().sort()
+    _register_champions(times[260], tmp_path / "artifact")
+    audit = tmp_path / "audit.db"
+    _store(audit, _decisions(market, features, BREAK, 419, np.random.default_rng(2)))
+    lenient = {"ic_fail_margin": 5.0, "qlike_fail_margin": 50.0, "psi_warn": 50.0, "psi_fail": 100.0}
+    with dg.instance_for_test() as instance:
+        checks = _checks(_materialize(instance, market, features, audit, **lenient))
+        assert checks[PREDICTOR_CHECK].severity == dg.AssetCheckSeverity.WARN
+        assert checks[PREDICTOR_CHECK].metadata["level"].value == "warn"
+        skipped = model_decay_sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(skipped, dg.SkipReason)
