@@ -90,6 +90,7 @@ def build_services(settings: Settings) -> Services:
             policy=PolicyConfig(risk=settings.risk_limits, stale_model_action=settings.stale_model_action),
             max_model_age_days=settings.max_model_age_days,
             kill_switch=settings.kill_switch,
+            max_bar_age=settings.max_bar_age,
         ),
         responses=ResponseStore(settings.idempotency_capacity),
         news=NewsReader(settings.data_dir, settings.news_poll_seconds),

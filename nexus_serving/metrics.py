@@ -82,6 +82,12 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.stale_bars = Counter(
+            "nexus_stale_bars_total",
+            "Requests answered 503 because their newest bar is older than NEXUS_MAX_BAR_AGE.",
+            registry=self.registry,
+        )
+
     def serving(self, versions: dict[str, str], source: str) -> None:
         """Record the bundle now being served (replacing what was recorded before)."""
         for labels in self._served:  # a value written to a worker's file stays unless set again

@@ -29,7 +29,14 @@ from nexus_serving.audit.sinks import Holder
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
 from nexus_serving.decisions.policy_step import EngineConfig, Outcome, decide_with_view
-from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars, prepare, request_bars
+from nexus_serving.decisions.request_bars import (
+    InvalidInputError,
+    RequestBars,
+    StaleBarsError,
+    check_fresh,
+    prepare,
+    request_bars,
+)
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.news_context import NewsReader
@@ -54,9 +61,15 @@ class DecisionFailedError(Exception):
         self.request_id = request_id
 
 
-RequestError = InvalidInputError | IdempotencyConflictError | DecisionFailedError | AuditUnavailableError
+RequestError = (
+    InvalidInputError
+    | IdempotencyConflictError
+    | DecisionFailedError
+    | AuditUnavailableError
+    | StaleBarsError
+)
 """What a request can be answered with instead of a decision (4xx naming the field, a 500, or a
-503 while the audit log can take nothing)."""
+503 while the audit log can take nothing or its bars are stale)."""
 Answer = bytes | Future[bytes] | RequestError
 """A request's answer: its JSON, a future of it (a new decision until it is durable), or an error."""
 Fresh = tuple[int, RequestBars, bytes]
@@ -111,6 +124,7 @@ class DecisionPipeline:
         repeats: list[tuple[int, int]] = []
         admitted: bool | None = None
         """Asked once per pass, at its first new decision: fail closed rather than decide unaudited."""
+        checked_at = datetime.now(UTC)
         for index, item in enumerate(pending):
             try:
                 bars = item.bars if item.bars is not None else request_bars(item.request)
@@ -125,6 +139,7 @@ class DecisionPipeline:
                 if stored is not None:
                     results[index] = stored
                     continue
+                check_fresh(bars, checked_at, self.engine.max_bar_age)
                 if admitted is None:
                     admitted = self.audit is None or self.audit.admits()
                 if admitted:
@@ -133,6 +148,9 @@ class DecisionPipeline:
                     self.metrics.audit_refused.inc()
                     results[index] = AuditUnavailableError()
             except (InvalidInputError, IdempotencyConflictError) as exc:
+                results[index] = exc
+            except StaleBarsError as exc:
+                self.metrics.stale_bars.inc()
                 results[index] = exc
             except Exception:
                 results[index] = _failed(item.request)

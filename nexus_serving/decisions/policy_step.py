@@ -10,7 +10,7 @@ import functools
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
 from nexus_assets.ml.portfolio.risk_gate import ReasonCode
@@ -28,6 +28,8 @@ class EngineConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     max_model_age_days: float = 30.0
     kill_switch: bool = False
+    max_bar_age: timedelta | None = None
+    """Refuse requests whose newest bar is older (``request_bars.check_fresh``); None: no limit."""
 
 
 @dataclass(frozen=True)
