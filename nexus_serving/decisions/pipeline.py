@@ -139,11 +139,12 @@ class DecisionPipeline:
                 if stored is not None:
                     results[index] = stored
                     continue
+                bars = prepare(item.request, item.bundle, bars)  # bars the models cannot use: 422 first
                 check_fresh(bars, checked_at, self.engine.max_bar_age)
                 if admitted is None:
                     admitted = self.audit is None or self.audit.admits()
                 if admitted:
-                    fresh.append((index, prepare(item.request, item.bundle, bars), fingerprint))
+                    fresh.append((index, bars, fingerprint))
                 else:
                     self.metrics.audit_refused.inc()
                     results[index] = AuditUnavailableError()
