@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     audit_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     """Most bytes of decisions held in memory; past it, or past ``audit_queue_size``, new
     decisions are refused with 503 (fail closed) until the writer catches up."""
+    shadow_queue_size: int = Field(default=10_000, ge=1)
+    """Most decisions waiting to be scored by the challengers (``NEXUS_SHADOW_QUEUE_SIZE``); past
+    it their shadow scoring is dropped (``nexus_shadow_dropped_total``), never a decision slowed."""
     audit_spool_dir: Path | None = None
     """Where decisions wait on disk while the audit store is down (``$NEXUS_HOME/serving/audit-spool``);
     forwarded in order once it is back, also by the next start."""
