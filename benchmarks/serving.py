@@ -9,13 +9,16 @@ Then it serves the same predictor with ``mlflow models serve`` and drives ``/inv
 the equivalent feature window. Each level runs a warm-up, then a fixed duration; the table has
 p50/p99 latency and throughput per concurrency, and the throughput ratio.
 With ``--floor`` it also drives a bare ASGI app on the same uvicorn (``http_floor_app.py``): the
-transport's own cost. Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--floor]`.
+transport's own cost. With ``--challenger`` it runs the decision service twice, without and then
+with a challenger for every model (shadow scoring), and prints the CPU each decision costs in both.
+Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--floor] [--challenger]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -268,6 +271,46 @@ def bootstrap(root: Path) -> dict[str, str]:
     return env
 
 
+def set_challengers(env: dict[str, str], on: bool) -> None:
+    """Give every model a challenger (its champion's files as a new version: the same scoring work
+    as any challenger), or take the challenger aliases away again."""
+    from mlflow import MlflowClient
+
+    from nexus_assets.ml import registry
+    from nexus_assets.ml.registry.champions import MODEL_NAMES
+    from nexus_assets.ml.registry.names import CHALLENGER_ALIAS
+
+    uri = env["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for name in MODEL_NAMES:
+        if not on:
+            with contextlib.suppress(Exception):  # no alias: nothing to take away
+                client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
+            continue
+        champion = client.get_model_version_by_alias(name, registry.CHAMPION_ALIAS)
+        version = client.create_model_version(name, source=champion.source, run_id=champion.run_id)
+        client.set_registered_model_alias(name, CHALLENGER_ALIAS, str(version.version))
+
+
+def print_shadow_cost(without: list[LevelResult], beside: list[LevelResult]) -> None:
+    """Decisions/s, CPU and latency per level without and with challengers in shadow."""
+    print(f"\n{'shadow':<18} {'conc':>4} {'req/s':>9} {'CPU ms/decision':>16} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, results in (("no challenger", without), ("challengers", beside)):
+        for r in results:
+            print(
+                f"{name:<18} {r.concurrency:>4} {r.throughput:>9.0f} {r.server_cpu_ms_per_request:>16.3f} "
+                f"{r.percentile(50):>8.2f} {r.percentile(99):>8.2f}"
+            )
+    before = {r.concurrency: r for r in without}
+    for r in beside:
+        base = before.get(r.concurrency)
+        if base is None:
+            continue
+        extra = r.server_cpu_ms_per_request / base.server_cpu_ms_per_request - 1
+        verdict = f", target <= 10%: {'met' if extra <= 0.10 else 'NOT met'}" if r.concurrency == 8 else ""
+        print(f"  c={r.concurrency}: shadow scoring adds {extra:+.1%} CPU per decision{verdict}")
+
+
 def print_table(
     nexus: list[LevelResult], mlflow: list[LevelResult], workers: int, floor: Sequence[LevelResult] = ()
 ) -> None:
@@ -356,6 +399,11 @@ def main() -> None:
         action="store_true",
         help="also drive a bare ASGI app on the same uvicorn: the transport's own cost",
     )
+    parser.add_argument(
+        "--challenger",
+        action="store_true",
+        help="run the decision service again with a challenger for every model, scored in shadow",
+    )
     args = parser.parse_args()
     levels = levels_of(args)
 
@@ -376,34 +424,37 @@ def main() -> None:
             f"{len(bodies)} request bodies of {BARS} bars, {args.duration:g} s per level after {args.warmup:g} s warm-up"
         )
 
-        port = free_port()
+        def run_nexus(label: str) -> tuple[list[LevelResult], int]:
+            """The decision service under load; also returns the predictor's window."""
+            port = free_port()
+            command = [
+                str(Path(sys.executable).parent / "nexus"), "serve", "--port", str(port),
+                "--workers", str(args.workers),
+            ]  # fmt: skip
+            print(f"\nnexus serve --workers {args.workers} (audit log on, as deployed){label}")
+            with running_process(
+                command, health_url=f"http://127.0.0.1:{port}/ready", env=nexus_env, startup_timeout_s=180
+            ) as server:
+                models = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=headers)
+                with urllib.request.urlopen(models, timeout=5) as answer:
+                    window = int(json.loads(answer.read())["window"])
+                factory = RequestFactory("127.0.0.1", port, "/v1/decisions", encoded, headers)
+                results = run_levels(
+                    "127.0.0.1", port, factory, levels, args.warmup, args.duration, server.pid
+                )
+            return results, window
+
         nexus_env = {**env, "NEXUS_ENV": "test", "NEXUS_API_TOKENS": TOKEN, "NEXUS_HOME": str(root / "home")}
-        command = [
-            str(Path(sys.executable).parent / "nexus"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         encoded = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
-        print(f"\nnexus serve --workers {args.workers} (audit log on, as deployed)")
-        with running_process(
-            command, health_url=f"http://127.0.0.1:{port}/ready", env=nexus_env, startup_timeout_s=180
-        ) as server:
-            models = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=headers)
-            with urllib.request.urlopen(models, timeout=5) as answer:
-                window = int(json.loads(answer.read())["window"])
-            nexus = run_levels(
-                "127.0.0.1",
-                port,
-                RequestFactory("127.0.0.1", port, "/v1/decisions", encoded, headers),
-                levels,
-                args.warmup,
-                args.duration,
-                server.pid,
-            )
+        set_challengers(env, on=False)
+        nexus, window = run_nexus("")
+        if args.challenger:
+            set_challengers(env, on=True)
+            try:
+                shadowed, _ = run_nexus(", every model challenged in shadow")
+            finally:
+                set_challengers(env, on=False)
 
         mlflow: list[LevelResult] = []
         if not args.skip_mlflow:
@@ -440,6 +491,8 @@ def main() -> None:
 
         print_table(nexus, mlflow, args.workers, floor)
         check_targets(nexus, mlflow)
+        if args.challenger:
+            print_shadow_cost(nexus, shadowed)
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

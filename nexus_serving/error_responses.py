@@ -36,4 +36,9 @@ JSON_BODY: Responses = {
 CONFLICT: Responses = {
     409: {"model": FieldErrors, "description": "request_id already used for a different request"},
 }
-NO_MODELS: Responses = {503: {"model": Message, "description": "no models loaded (the reason is given)"}}
+NO_MODELS: Responses = {
+    503: {
+        "model": Message,
+        "description": "no models loaded, the audit log is full, or the bars are stale (the reason is given)",
+    }
+}

@@ -12,7 +12,7 @@ from nexus_serving.audit import AuditUnavailableError
 from nexus_serving.body_limit import CLOSE, BodyTimeoutError, BodyTooLargeError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.pipeline import DecisionFailedError
-from nexus_serving.decisions.request_bars import InvalidInputError
+from nexus_serving.decisions.request_bars import InvalidInputError, StaleBarsError
 from nexus_serving.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ async def _audit_unavailable(request: Request, exc: AuditUnavailableError) -> Or
     return OrjsonResponse({"detail": str(exc)}, status_code=503, headers={"retry-after": "1"})
 
 
+async def _stale_bars(request: Request, exc: StaleBarsError) -> OrjsonResponse:
+    """No retry-after: the same bars stay stale; the client needs newer ones (or the feed does)."""
+    return OrjsonResponse({"detail": str(exc)}, status_code=503)
+
+
 async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return OrjsonResponse({"detail": "internal error"}, status_code=500)
@@ -70,6 +75,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyConflictError, _conflict)
     app.add_exception_handler(DecisionFailedError, _decision_failed)
     app.add_exception_handler(AuditUnavailableError, _audit_unavailable)
+    app.add_exception_handler(StaleBarsError, _stale_bars)
     app.add_exception_handler(BodyTooLargeError, _body_refused)
     app.add_exception_handler(BodyTimeoutError, _body_refused)
     app.add_exception_handler(Exception, _unexpected)

@@ -17,11 +17,13 @@ from nexus_assets.risk_store import RiskStore
 from nexus_serving import errors
 from nexus_serving.allocation_reader import latest_allocation
 from nexus_serving.audit import open_audit_log
+from nexus_serving.audit.sinks import open_sink
 from nexus_serving.body_limit import BodyLimitMiddleware
 from nexus_serving.decisions.idempotency import ResponseStore
 from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
 from nexus_serving.decisions.policy_step import EngineConfig
+from nexus_serving.decisions.shadow import ShadowScorer
 from nexus_serving.loop_watchdog import LoopWatchdog, end_stalled_worker
 from nexus_serving.metrics import MetricsMiddleware, ServiceMetrics, forget_dead_workers
 from nexus_serving.model_store import ModelBundle, ModelStore, load_into
@@ -74,10 +76,24 @@ def _loop_watchdog(services: Services) -> LoopWatchdog | None:
     return watchdog
 
 
+def _shadow_scorer(settings: Settings, policy: PolicyConfig, metrics: ServiceMetrics) -> ShadowScorer | None:
+    """Challenger scores go to the audit store beside the decisions: none without an audit log."""
+    if not settings.audit_enabled:
+        return None
+    url = settings.audit_database_url.get_secret_value() if settings.audit_database_url else None
+    return ShadowScorer(
+        lambda: open_sink(url, settings.audit_schema, checkpoints=False),
+        policy,
+        metrics,
+        capacity=settings.shadow_queue_size,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Every long-lived object of one app instance; the micro-batcher feeds the pipeline."""
     metrics = ServiceMetrics()
     audit = open_audit_log(settings, metrics)
+    policy = PolicyConfig(risk=settings.risk_limits, stale_model_action=settings.stale_model_action)
     store_url = settings.audit_database_url.get_secret_value() if settings.audit_database_url else None
     risk_watch = RiskWatch(
         RiskStore(store_url, settings.audit_schema),
@@ -87,9 +103,10 @@ def build_services(settings: Settings) -> Services:
     )
     pipeline = DecisionPipeline(
         engine=EngineConfig(
-            policy=PolicyConfig(risk=settings.risk_limits, stale_model_action=settings.stale_model_action),
+            policy=policy,
             max_model_age_days=settings.max_model_age_days,
             kill_switch=settings.kill_switch,
+            max_bar_age=settings.max_bar_age,
         ),
         responses=ResponseStore(settings.idempotency_capacity),
         news=NewsReader(settings.data_dir, settings.news_poll_seconds),
@@ -97,6 +114,7 @@ def build_services(settings: Settings) -> Services:
         risk=risk_watch.risk,
         audit=audit,
         risk_watch=risk_watch,
+        shadow=_shadow_scorer(settings, policy, metrics),
     )
     return Services(
         settings=settings,
@@ -120,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         forget_dead_workers()  # a worker that replaces a dead one
         if services.audit is not None:
             services.audit.start()
+        if services.pipeline.shadow is not None:
+            services.pipeline.shadow.start()
         await run_in_threadpool(services.risk_watch.start)
         # A missing registry or champion must not stop the process: /health stays up and
         # /ready reports why there is nothing to serve.
@@ -150,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(services.risk_watch.stop)
             if services.audit is not None:  # after the server has drained its requests: nothing is lost
                 await run_in_threadpool(services.audit.close)
+            if services.pipeline.shadow is not None:  # after the audit log: its last decisions queue jobs
+                await run_in_threadpool(services.pipeline.shadow.close)
 
     public_docs = settings.api_docs_public
     app = FastAPI(

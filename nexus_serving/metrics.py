@@ -82,6 +82,28 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.stale_bars = Counter(
+            "nexus_stale_bars_total",
+            "Requests answered 503 because their newest bar is older than NEXUS_MAX_BAR_AGE.",
+            registry=self.registry,
+        )
+
+        self.shadow_scored = Counter(
+            "nexus_shadow_scored_total",
+            "Decisions the challengers scored in shadow, stored in decision_shadow (errors included).",
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "nexus_shadow_dropped_total",
+            "Decisions not scored in shadow because the shadow queue was full.",
+            registry=self.registry,
+        )
+        self.shadow_failed = Counter(
+            "nexus_shadow_failed_total",
+            "Shadow scorings that failed: the challengers could not score (score) or the row was not stored (store).",
+            ("stage",), registry=self.registry,
+        )  # fmt: skip
+
     def serving(self, versions: dict[str, str], source: str) -> None:
         """Record the bundle now being served (replacing what was recorded before)."""
         for labels in self._served:  # a value written to a worker's file stays unless set again

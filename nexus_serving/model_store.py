@@ -4,6 +4,7 @@ A request reads ``store.current`` once and uses that bundle to the end, and a ne
 replaces the old one in a single reference assignment, so a hot swap can never mix model
 versions within a decision. Every registry load is copied to a local cache, so a restart
 while the registry is down still serves the last good champions (reported as ``cache``).
+Challengers (``challengers``) travel in the same bundle and the same cache, for shadow scoring.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,14 @@ from nexus_assets.ml.registry.champions import (
     NoChampionError,
     load_champions,
     open_champions,
+)
+from nexus_assets.ml.registry.names import CHALLENGER_ALIAS
+from nexus_serving.challengers import (
+    CHALLENGER_FOLDER,
+    challenger_folders,
+    challenger_versions,
+    download_challengers,
+    shadow_set,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,10 +68,24 @@ class ModelBundle:
     info: dict[str, ModelInfo]
     source: Source
     loaded_at: datetime
+    shadow: Champions | None = None
+    """The champions with each challenger in its model's place, scored off the response path;
+    None when no model has a challenger (or none could be opened)."""
+    challengers: dict[str, ModelInfo] = field(default_factory=dict)
+    """The challengers in ``shadow``, by model name."""
+    named_challengers: dict[str, str] = field(default_factory=dict)
+    """The challenger versions the registry named at load, opened or not: the watcher reloads
+    when these move, not on every poll while a broken challenger stays named."""
 
     @property
     def window(self) -> int:
         return self.champions.window
+
+    def shadow_bundle(self) -> ModelBundle | None:
+        """The bundle ``model_views`` scores the challengers with; None without a challenger."""
+        if self.shadow is None:
+            return None
+        return replace(self, champions=self.shadow, info={**self.info, **self.challengers}, shadow=None)
 
 
 class ModelStore:
@@ -133,21 +156,47 @@ def load_from_registry(client: MlflowClient, cache_dir: Path) -> ModelBundle:
     folder = cache_dir / "bundles" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     try:
         champions = load_champions(client, folder)
-        info = {}
-        for name in MODEL_NAMES:
-            version = client.get_model_version(name, champions.versions[name])
-            info[name] = ModelInfo(
-                name,
-                str(version.version),
-                registry.CHAMPION_ALIAS,
-                _trained_at(dict(version.tags or {}), version.creation_timestamp),
-            )
+        info = {
+            name: _model_info(client, name, champions.versions[name], registry.CHAMPION_ALIAS)
+            for name in MODEL_NAMES
+        }
+        named = challenger_versions(client)
+        shadow, challengers = _load_challengers(client, champions, named, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    (folder / MANIFEST).write_text(json.dumps({"models": [_info_to_json(i) for i in info.values()]}))
+    manifest = {
+        "models": [_info_to_json(i) for i in info.values()],
+        "challengers": [_info_to_json(i) for i in challengers.values()],
+        "named_challengers": named,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest))
     _point_cache_at(cache_dir, folder)
-    return ModelBundle(champions, info, "registry", datetime.now(UTC))
+    return ModelBundle(champions, info, "registry", datetime.now(UTC), shadow, challengers, named)
+
+
+def _model_info(client: MlflowClient, name: str, version: str, alias: str) -> ModelInfo:
+    found = client.get_model_version(name, version)
+    return ModelInfo(
+        name, str(found.version), alias, _trained_at(dict(found.tags or {}), found.creation_timestamp)
+    )
+
+
+def _load_challengers(
+    client: MlflowClient, champions: Champions, named: dict[str, str], folder: Path
+) -> tuple[Champions | None, dict[str, ModelInfo]]:
+    """The shadow set of the challengers ``named``; none when there are none or they cannot be
+    loaded (logged): the champions serve either way."""
+    if not named:
+        return None, {}
+    try:
+        folders = download_challengers(client, named, folder)
+        info = {name: _model_info(client, name, version, CHALLENGER_ALIAS) for name, version in named.items()}
+        return shadow_set(champions, folders, named), info
+    except Exception as exc:
+        logger.warning("challengers %s not loaded, serving without shadow scoring: %s", named, exc)
+        shutil.rmtree(folder / CHALLENGER_FOLDER, ignore_errors=True)
+        return None, {}
 
 
 def _point_cache_at(cache_dir: Path, folder: Path) -> None:
@@ -177,14 +226,25 @@ def load_from_cache(cache_dir: Path) -> ModelBundle:
     if not pointer.is_file():
         raise FileNotFoundError(f"{cache_dir}: no cached models")
     folder = cache_dir / "bundles" / json.loads(pointer.read_text())["bundle"]
-    info = {i.name: i for i in map(_info_from_json, json.loads((folder / MANIFEST).read_text())["models"])}
+    manifest = json.loads((folder / MANIFEST).read_text())
+    info = {i.name: i for i in map(_info_from_json, manifest["models"])}
     missing = [name for name in MODEL_NAMES if name not in info]
     if missing:
         raise FileNotFoundError(f"{folder}: cached bundle lacks {', '.join(missing)}")
     champions = open_champions(
         {name: folder / name for name in MODEL_NAMES}, {name: info[name].version for name in MODEL_NAMES}
     )
-    return ModelBundle(champions, info, "cache", datetime.now(UTC))
+    challengers = {i.name: i for i in map(_info_from_json, manifest.get("challengers", []))}
+    shadow = None
+    if challengers:
+        try:
+            folders = challenger_folders(folder, list(challengers))
+            shadow = shadow_set(champions, folders, {name: i.version for name, i in challengers.items()})
+        except Exception as exc:  # the champions serve without them
+            logger.warning("cached challengers not opened, serving without shadow scoring: %s", exc)
+            challengers = {}
+    named = manifest.get("named_challengers", {})
+    return ModelBundle(champions, info, "cache", datetime.now(UTC), shadow, challengers, named)
 
 
 def load_into(store: ModelStore, tracking_uri: str | None, cache_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""Hot swap: follow the registry's ``champion`` aliases and swap in a new bundle when one moves.
+"""Hot swap: follow the registry's ``champion`` and ``challenger`` aliases; swap in a new bundle when one moves.
 
 The new bundle is downloaded and opened completely before the store's single reference
 assignment, so requests in flight finish on the old bundle and later ones start on the new
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nexus_assets.ml import registry
 from nexus_assets.ml.registry.champions import MODEL_NAMES
+from nexus_serving.challengers import challenger_versions
 from nexus_serving.model_store import ModelBundle, ModelStore, load_from_registry, registry_client
 
 logger = logging.getLogger(__name__)
@@ -71,11 +72,14 @@ class ChampionWatcher:
             current is not None
             and current.source == "registry"
             and dict(current.champions.versions) == versions
+            and current.named_challengers == challenger_versions(registry_client(self._tracking_uri))
         ):
             return False
         bundle = load_from_registry(registry_client(self._tracking_uri), self._cache_dir)
         self._store.swap(bundle)
-        logger.info("hot-swapped champions: %s", bundle.champions.versions)
+        logger.info(
+            "hot-swapped champions: %s, challengers: %s", bundle.champions.versions, bundle.named_challengers
+        )
         self._on_swap(bundle)
         return True
 

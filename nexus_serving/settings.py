@@ -6,11 +6,12 @@ variable cannot expose decisions to anyone who can reach the port.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nexus_assets.ml.portfolio.risk_gate import RiskLimits
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     stale_model_action: Literal["annotate", "reduce", "reject"] = "annotate"
     """What a decision made with a champion older than ``max_model_age_days`` does
     (``NEXUS_STALE_MODEL_ACTION``): say so in its reasons, halve its size, or add no risk."""
+    max_bar_age: timedelta = Field(default=timedelta(hours=96), ge=timedelta(0))
+    """A decision whose newest bar is older than this is refused with 503 naming the bar's time
+    (``NEXUS_MAX_BAR_AGE``: seconds, ``HH:MM:SS`` or ISO 8601 such as ``PT15M``); 0 turns it off.
+    Four days by default, the market data's own ``bars_fresh`` limit: a long weekend of daily bars."""
     data_dir: str | None = None
     """Asset data folder or fsspec URL (``NEXUS_DATA_DIR``), where the latest allocation is read."""
     news_poll_seconds: float = Field(default=5.0, ge=0)
@@ -89,6 +94,9 @@ class Settings(BaseSettings):
     audit_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     """Most bytes of decisions held in memory; past it, or past ``audit_queue_size``, new
     decisions are refused with 503 (fail closed) until the writer catches up."""
+    shadow_queue_size: int = Field(default=10_000, ge=1)
+    """Most decisions waiting to be scored by the challengers (``NEXUS_SHADOW_QUEUE_SIZE``); past
+    it their shadow scoring is dropped (``nexus_shadow_dropped_total``), never a decision slowed."""
     audit_spool_dir: Path | None = None
     """Where decisions wait on disk while the audit store is down (``$NEXUS_HOME/serving/audit-spool``);
     forwarded in order once it is back, also by the next start."""
@@ -142,6 +150,17 @@ class Settings(BaseSettings):
     @property
     def risk_limits(self) -> RiskLimits:
         return RiskLimits(self.anomaly_halt, self.anomaly_resume, self.drawdown_limit)
+
+    @field_validator("max_bar_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number of seconds, as every other duration here (pydantic reads only ISO text)."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except ValueError:
+                return value
+        return value
 
     @model_validator(mode="after")
     def _check_risk_limits(self) -> Settings:

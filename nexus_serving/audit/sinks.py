@@ -49,6 +49,14 @@ from nexus_assets.risk_store import (
     latch_rows,
     mark_rows,
 )
+from nexus_serving.audit.shadow_table import (
+    POSTGRES_SHADOW_DDL,
+    POSTGRES_SHADOW_INSERT,
+    SQLITE_SHADOW_DDL,
+    SQLITE_SHADOW_INSERT,
+    ShadowRow,
+    sqlite_shadow_values,
+)
 
 TABLE = "decision_audit"
 REJECTED_TABLE = "decision_audit_rejected"
@@ -116,6 +124,9 @@ class AuditSink(Protocol):
         rejected table instead; a database that cannot be reached raises.
         """
 
+    def write_shadow(self, rows: Sequence[ShadowRow]) -> None:
+        """Store shadow scores (``decision_shadow``) in one transaction; a row already stored is skipped."""
+
     def redact(self, text: str) -> str:
         """``text`` with this sink's secret removed (error messages may quote the connection string)."""
 
@@ -138,11 +149,14 @@ def default_sqlite_path() -> Path:
     return decision_store_path()
 
 
-def open_sink(url: str | None, schema: str | None = None) -> AuditSink:
-    """The sink a URL names: none -> the default SQLite file, ``sqlite:///path``, ``postgresql://...``."""
+def open_sink(url: str | None, schema: str | None = None, *, checkpoints: bool = True) -> AuditSink:
+    """The sink a URL names: none -> the default SQLite file, ``sqlite:///path``, ``postgresql://...``.
+
+    ``checkpoints``: whether a SQLite sink copies the WAL into the file (one sink per file does).
+    """
     location = decision_store_location(url)
     if isinstance(location, Path):
-        return SqliteSink(location)
+        return SqliteSink(location, checkpoints=checkpoints)
     return PostgresSink(location, schema)
 
 
@@ -196,6 +210,18 @@ class _ReconnectingSink:
 
     def commit(self, rows: Sequence[AuditRow]) -> Committed:
         return self._stored(rows, arbitrate=True)
+
+    def write_shadow(self, rows: Sequence[ShadowRow]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._store_shadow(self._conn, rows)
+        except BaseException:
+            self.close()
+            raise
+
+    def _store_shadow(self, conn: Any, rows: Sequence[ShadowRow]) -> None:
+        raise NotImplementedError
 
     def write(self, rows: Sequence[AuditRow]) -> int:
         return self._stored(rows, arbitrate=False).rejected
@@ -279,9 +305,10 @@ class SqliteSink(_ReconnectingSink):
     _REJECT = f"INSERT OR IGNORE INTO {REJECTED_TABLE} (decision_id, reason, row_json) VALUES (?, ?, ?)"
     _content_errors = (sqlite3.DataError, UnicodeEncodeError)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checkpoints: bool = True) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
+        self._copies_wal = checkpoints
         self._turn: int | None = None
         """The open lock file that orders the workers' transactions (``_write_turn``)."""
         self._checkpoints: WalCheckpoints | None = None
@@ -304,10 +331,12 @@ class SqliteSink(_ReconnectingSink):
                     conn.execute(statement)
                 _add_window_column(conn)
                 conn.execute(self._VIEW)
+                for statement in SQLITE_SHADOW_DDL:
+                    conn.execute(statement)
         except BaseException:
             conn.close()
             raise
-        if self._checkpoints is None:
+        if self._checkpoints is None and self._copies_wal:
             self._checkpoints = WalCheckpoints(self.path)
         return conn
 
@@ -347,6 +376,10 @@ class SqliteSink(_ReconnectingSink):
     def _reject(self, conn: sqlite3.Connection, rejected: tuple[str, str, str]) -> None:
         with self._write_turn(), conn:
             conn.execute(self._REJECT, rejected)
+
+    def _store_shadow(self, conn: sqlite3.Connection, rows: Sequence[ShadowRow]) -> None:
+        with self._write_turn(), conn:
+            conn.executemany(SQLITE_SHADOW_INSERT, [sqlite_shadow_values(row) for row in rows])
 
     @contextmanager
     def _write_turn(self) -> Iterator[None]:
@@ -452,6 +485,7 @@ class PostgresSink(_ReconnectingSink):
             decision_id TEXT NOT NULL
         )""",
         *POSTGRES_DDL,
+        *POSTGRES_SHADOW_DDL,
     )
     _INSERT = (
         f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s::jsonb, %s) "
@@ -526,6 +560,10 @@ class PostgresSink(_ReconnectingSink):
 
     def _reject(self, conn: psycopg.Connection, rejected: tuple[str, str, str]) -> None:
         conn.execute(self._REJECT, rejected)
+
+    def _store_shadow(self, conn: psycopg.Connection, rows: Sequence[ShadowRow]) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(POSTGRES_SHADOW_INSERT, rows)
 
     def redact(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text

@@ -29,7 +29,15 @@ from nexus_serving.audit.sinks import Holder
 from nexus_serving.decisions.idempotency import IdempotencyConflictError, ResponseStore, request_fingerprint
 from nexus_serving.decisions.model_views import ModelView, model_views
 from nexus_serving.decisions.policy_step import EngineConfig, Outcome, decide_with_view
-from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars, prepare, request_bars
+from nexus_serving.decisions.request_bars import (
+    InvalidInputError,
+    RequestBars,
+    StaleBarsError,
+    check_fresh,
+    prepare,
+    request_bars,
+)
+from nexus_serving.decisions.shadow import ShadowJob, ShadowScorer
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.news_context import NewsReader
@@ -54,16 +62,22 @@ class DecisionFailedError(Exception):
         self.request_id = request_id
 
 
-RequestError = InvalidInputError | IdempotencyConflictError | DecisionFailedError | AuditUnavailableError
+RequestError = (
+    InvalidInputError
+    | IdempotencyConflictError
+    | DecisionFailedError
+    | AuditUnavailableError
+    | StaleBarsError
+)
 """What a request can be answered with instead of a decision (4xx naming the field, a 500, or a
-503 while the audit log can take nothing)."""
+503 while the audit log can take nothing or its bars are stale)."""
 Answer = bytes | Future[bytes] | RequestError
 """A request's answer: its JSON, a future of it (a new decision until it is durable), or an error."""
 Fresh = tuple[int, RequestBars, bytes]
 """A request to decide: its index, its checked bars, its fingerprint."""
-Made = tuple[int, Outcome, bytes, bytes, bytes]
-"""A decision made but not yet stored: its index, outcome, encoded response, fingerprint and
-the address of its bar window."""
+Made = tuple[int, Outcome, bytes, bytes, bytes, RequestBars]
+"""A decision made but not yet stored: its index, outcome, encoded response, fingerprint, the
+address of its bar window and its bars."""
 
 
 def _failed(request: DecisionRequest) -> DecisionFailedError:
@@ -95,6 +109,8 @@ class DecisionPipeline:
     """None when auditing is turned off."""
     risk_watch: RiskWatch | None = None
     """The shared kill switch, read once per pass; None: only ``engine.kill_switch`` counts."""
+    shadow: ShadowScorer | None = None
+    """Scores stored decisions with their bundle's challengers, off the response path; None: never."""
 
     def decide(self, pending: Sequence[PendingDecision], *, atomic: bool = False) -> list[Answer]:
         """Each request's answer, in order: the stored one for a repeated id, else a new decision.
@@ -111,6 +127,7 @@ class DecisionPipeline:
         repeats: list[tuple[int, int]] = []
         admitted: bool | None = None
         """Asked once per pass, at its first new decision: fail closed rather than decide unaudited."""
+        checked_at = datetime.now(UTC)
         for index, item in enumerate(pending):
             try:
                 bars = item.bars if item.bars is not None else request_bars(item.request)
@@ -125,14 +142,19 @@ class DecisionPipeline:
                 if stored is not None:
                     results[index] = stored
                     continue
+                bars = prepare(item.request, item.bundle, bars)  # bars the models cannot use: 422 first
+                check_fresh(bars, checked_at, self.engine.max_bar_age)
                 if admitted is None:
                     admitted = self.audit is None or self.audit.admits()
                 if admitted:
-                    fresh.append((index, prepare(item.request, item.bundle, bars), fingerprint))
+                    fresh.append((index, bars, fingerprint))
                 else:
                     self.metrics.audit_refused.inc()
                     results[index] = AuditUnavailableError()
             except (InvalidInputError, IdempotencyConflictError) as exc:
+                results[index] = exc
+            except StaleBarsError as exc:
+                self.metrics.stale_bars.inc()
                 results[index] = exc
             except Exception:
                 results[index] = _failed(item.request)
@@ -144,9 +166,10 @@ class DecisionPipeline:
         made: list[Made] = []
         if fresh and not (atomic and _any_error(results)):
             made = self._made(pending, fresh, views, now, results, atomic)
-        for index, outcome, encoded, fingerprint, window in made:
+        for index, outcome, encoded, fingerprint, window, bars in made:
             try:
-                results[index] = self._stored(pending[index], outcome, encoded, fingerprint, window)
+                job = self._shadow_job(pending[index], outcome, bars)
+                results[index] = self._stored(pending[index], outcome, encoded, fingerprint, window, job)
             except Exception:
                 results[index] = _failed(pending[index].request)
         for index, earlier in repeats:
@@ -190,16 +213,37 @@ class DecisionPipeline:
                 if outcome.move is not None:
                     risk.stage(outcome.move, now)
                 window = bars.window_digest() if self.audit is not None else b""
-                made.append((index, outcome, encoded, fingerprint, window))
+                made.append((index, outcome, encoded, fingerprint, window, bars))
             if atomic and _any_error(results):
                 return []
             risk.commit()
         return made
 
+    def _shadow_job(self, item: PendingDecision, outcome: Outcome, bars: RequestBars) -> ShadowJob | None:
+        """The decision's shadow scoring, when its bundle has challengers and there is a store for it."""
+        if self.shadow is None or self.audit is None or item.bundle.shadow is None:
+            return None
+        if outcome.context is None or outcome.latch is None:
+            return None
+        response = outcome.response
+        return ShadowJob(
+            response.decision_id, response.decided_at, item.request, bars, item.bundle, outcome.context,
+            outcome.latch,
+        )  # fmt: skip
+
     def _stored(
-        self, item: PendingDecision, outcome: Outcome, encoded: bytes, fingerprint: bytes, window: bytes
+        self,
+        item: PendingDecision,
+        outcome: Outcome,
+        encoded: bytes,
+        fingerprint: bytes,
+        window: bytes,
+        job: ShadowJob | None = None,
     ) -> Answer:
-        """Audit the decision; its answer once durable, or the decision that holds its id."""
+        """Audit the decision; its answer once durable, or the decision that holds its id.
+
+        A ``job`` goes to the shadow scorer once the decision is stored as ours, so every shadow
+        row has its decision's audit row."""
         request, response = item.request, outcome.response
         if self.audit is None:
             return self._kept(request.request_id, fingerprint, encoded, response.action)
@@ -211,7 +255,7 @@ class DecisionPipeline:
         answer: Future[bytes] = uncancellable_future()
         self.audit.record(record).add_done_callback(
             lambda stored: self._settle(
-                stored, answer, request.request_id, fingerprint, encoded, response.action
+                stored, answer, request.request_id, fingerprint, encoded, response.action, job
             )
         )
         return answer
@@ -224,6 +268,7 @@ class DecisionPipeline:
         fingerprint: bytes,
         encoded: bytes,
         action: str,
+        job: ShadowJob | None = None,
     ) -> None:
         """Runs where the record was settled (the audit writer): ours, the holder's, or an error."""
         if (error := stored.exception()) is not None:
@@ -232,6 +277,8 @@ class DecisionPipeline:
         holder = stored.result()
         if holder is None:
             answer.set_result(self._kept(request_id, fingerprint, encoded, action))
+            if job is not None and self.shadow is not None:  # after the answer: never in its way
+                self.shadow.submit(job)
         elif holder.fingerprint == fingerprint.hex():
             answer.set_result(self.responses.put(request_id, fingerprint, holder.response.encode()))
         else:

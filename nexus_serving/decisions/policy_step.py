@@ -10,10 +10,10 @@ import functools
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
-from nexus_assets.ml.portfolio.risk_gate import ReasonCode
+from nexus_assets.ml.portfolio.risk_gate import ReasonCode, RiskState
 from nexus_assets.risk_store import RiskMove
 from nexus_serving.decisions.model_views import ModelView
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
@@ -28,6 +28,8 @@ class EngineConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     max_model_age_days: float = 30.0
     kill_switch: bool = False
+    max_bar_age: timedelta | None = None
+    """Refuse requests whose newest bar is older (``request_bars.check_fresh``); None: no limit."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class Outcome:
     move: RiskMove | None
     """What the decision changes in the shared risk state (None: nothing), staged once the
     response is made."""
+    context: SignalContext | None = None
+    """What the policy was given, so a challenger's numbers can be put in its place (shadow)."""
+    latch: RiskState | None = None
+    """The symbol's latch the policy read."""
 
 
 def stale_reasons(bundle: ModelBundle, now: datetime, max_age_days: float) -> list[str]:
@@ -159,4 +165,6 @@ def decide_with_view(
         peak_equity,
         generation,
     )
-    return Outcome(response, view.features_hash, move if move.halted is not None or book else None)
+    return Outcome(
+        response, view.features_hash, move if move.halted is not None or book else None, context, latch
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter
@@ -25,6 +25,48 @@ _EPOCH_MILLISECONDS = TypeAdapter(list[datetime], config=ConfigDict(ser_json_tem
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 BAR_COLUMN_NAMES = ("timestamp", *VALUE_COLUMNS)
 """The columns of ``RequestBars``, in a fixed order."""
+
+
+class StaleBarsError(Exception):
+    """The request's newest bar is older than ``NEXUS_MAX_BAR_AGE``: answered 503 with the reason.
+
+    Not a 422: the body is valid, the data behind it is not current (a stalled feed), and
+    deciding on it would size risk on a market that has moved since.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    @classmethod
+    def of(cls, newest: datetime, age: timedelta, limit: timedelta) -> StaleBarsError:
+        return cls(
+            f"stale bars: the newest bar ({newest.isoformat().replace('+00:00', 'Z')}) is "
+            f"{_duration(age)} old, older than the limit of {_duration(limit)} (NEXUS_MAX_BAR_AGE); "
+            "no decision was made"
+        )
+
+    def at(self, where: str) -> StaleBarsError:
+        """The same refusal naming the batch item it belongs to."""
+        return StaleBarsError(f"{where}: {self.reason}")
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def check_fresh(bars: RequestBars, now: datetime, limit: timedelta | None) -> None:
+    """Raise StaleBarsError when the newest bar is older than ``limit`` (None or 0: no limit)."""
+    if not limit:
+        return
+    newest_us = int(bars.columns["timestamp"][-1])
+    age_us = round(now.timestamp() * 1e6) - newest_us
+    if age_us > limit // timedelta(microseconds=1):
+        raise StaleBarsError.of(
+            datetime.fromtimestamp(newest_us / 1e6, tz=UTC), timedelta(microseconds=age_us), limit
+        )
 
 
 class InvalidInputError(ValueError):

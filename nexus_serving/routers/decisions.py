@@ -11,7 +11,7 @@ from nexus_serving import error_responses
 from nexus_serving.audit import AuditUnavailableError
 from nexus_serving.decisions.idempotency import IdempotencyConflictError
 from nexus_serving.decisions.pipeline import DecisionFailedError, PendingDecision, settled, settled_now
-from nexus_serving.decisions.request_bars import InvalidInputError
+from nexus_serving.decisions.request_bars import InvalidInputError, StaleBarsError
 from nexus_serving.deps import BundleDep, ServicesDep, TokenDep
 from nexus_serving.model_store import ModelBundle
 from nexus_serving.responses import JSON_MEDIA_TYPE, parse_batch_body, parse_json_body
@@ -83,6 +83,8 @@ def _decide_batch(services: Services, bundle: ModelBundle, raw: bytes, content_t
             raise IdempotencyConflictError(
                 answer.request_id, ("body", "requests", index, "request_id")
             ) from answer
+        if isinstance(answer, StaleBarsError):
+            raise answer.at(f"requests[{index}]") from answer
         if isinstance(answer, DecisionFailedError | AuditUnavailableError):
             raise answer
         decisions.append(answer)
