@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from nexus_assets.decision_log import served_predictions
+from nexus_assets.decision_log import served_predictions, shadow_pairs
 
 
 class DecisionLogResource(dg.ConfigurableResource):
@@ -20,9 +20,15 @@ class DecisionLogResource(dg.ConfigurableResource):
     )
     schema_name: str | None = Field(default=None, description="Default: NEXUS_AUDIT_SCHEMA.")
 
-    def predictions(self, days: int) -> pl.DataFrame:
-        return served_predictions(
+    def _where(self) -> tuple[str | None, str | None]:
+        return (
             self.database_url or os.environ.get("NEXUS_AUDIT_DATABASE_URL") or None,
             self.schema_name or os.environ.get("NEXUS_AUDIT_SCHEMA") or None,
-            days=days,
         )
+
+    def predictions(self, days: int) -> pl.DataFrame:
+        return served_predictions(*self._where(), days=days)
+
+    def shadow_pairs(self, days: int) -> pl.DataFrame:
+        """The decisions the challengers were scored on, beside the champions' numbers."""
+        return shadow_pairs(*self._where(), days=days)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import orjson
 import polars as pl
 import pytest
 
@@ -21,10 +22,12 @@ from nexus_assets.defs.monitoring.assets import (
     VOLATILITY_CHECK,
     model_monitoring,
 )
+from nexus_assets.defs.monitoring.promotion import model_promotion
 from nexus_assets.defs.monitoring.sensors import CHECK_TAG, REASON_TAG, model_decay_sensor
 from nexus_assets.ml import registry
 from nexus_assets.ml.features import FEATURE_COLUMNS, compute_features
 from nexus_assets.ml.monitoring import bar_outcomes
+from nexus_assets.ml.registry.challengers import challenger
 from nexus_assets.resources.decision_log import DecisionLogResource
 from nexus_assets.sim.market import MarketSimConfig, latest_close, simulate_market, start_for_end
 from nexus_serving.audit import AuditRecord
@@ -239,3 +242,119 @@ def test_a_warning_alone_retrains_nothing(tmp_path, market, features):
         assert checks[PREDICTOR_CHECK].metadata["level"].value == "warn"
         skipped = model_decay_sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(skipped, dg.SkipReason)
+
+
+def _challenge(folder: Path, *, beats_baselines: bool = True) -> None:
+    """Version 2 of the predictor holds the challenger alias, as the gate leaves it in shadow mode."""
+    client = registry.configure()
+    version = client.create_model_version(
+        registry.PREDICTOR_MODEL, source=folder.as_uri(), tags={"gate.beats_baselines": str(beats_baselines)}
+    )
+    client.set_registered_model_alias(registry.PREDICTOR_MODEL, registry.CHALLENGER_ALIAS, version.version)
+
+
+def _shadow_rows(records: list[AuditRecord], *, right_way: bool) -> list[tuple]:
+    """The shadow scores of each decision by predictor v2: after the break the champion's signal is
+    the wrong way round; v2 turns it the right way (``right_way``) or repeats the mistake."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for record in records:
+        answer = record.response
+        shadow_return = -answer.predicted_return if right_way else answer.predicted_return
+        versions = {**answer.model_versions, registry.PREDICTOR_MODEL: "2"}
+        rows.append(
+            (
+                answer.decision_id,
+                answer.decided_at,
+                answer.decided_at,
+                orjson.dumps(versions).decode(),
+                orjson.dumps({registry.PREDICTOR_MODEL: "2"}).decode(),
+                float(shadow_return + rng.normal(0, 0.001)),
+                answer.volatility_forecast,
+                answer.anomaly_score,
+                answer.action,
+                answer.target_weight,
+                None,
+            )
+        )
+    return rows
+
+
+def _promote(instance, market, features, audit: Path, **config) -> dg.ExecuteInProcessResult:
+    @dg.asset(name="market_bars")
+    def bars() -> pl.DataFrame:
+        return market
+
+    @dg.asset(name="features")
+    def feature_table() -> pl.DataFrame:
+        return features
+
+    return dg.materialize_to_memory(
+        [bars, feature_table, model_promotion],
+        resources={"decision_log": DecisionLogResource(database_url=f"sqlite:///{audit}")},
+        instance=instance,
+        run_config={"ops": {"model_promotion": {"config": {"min_shadow_decisions": 100, **config}}}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("right_way", "beats_baselines", "promoted", "reason"),
+    [
+        (True, True, True, "promoted on shadow evidence"),
+        (False, True, False, "kept champion v1: live ic"),
+        (True, False, False, "offline gate did not find it beating the naive baselines"),
+    ],
+)
+def test_a_challenger_better_on_the_same_live_decisions_is_promoted(
+    tmp_path, market, features, right_way, beats_baselines, promoted, reason
+):
+    times = market["timestamp"].unique().sort()
+    _register_champions(times[260], tmp_path / "artifact")
+    _challenge(tmp_path / "artifact", beats_baselines=beats_baselines)
+    audit = tmp_path / "audit.db"
+    records = _decisions(market, features, BREAK, 419, np.random.default_rng(3))
+    _store(audit, records)
+    sink = SqliteSink(audit)
+    sink.write_shadow(_shadow_rows(records, right_way=right_way))
+    sink.close()
+    with dg.instance_for_test() as instance:
+        table = _promote(instance, market, features, audit).output_for_node("model_promotion")
+    [row] = table.to_dicts()
+    assert (row["model"], row["champion_version"], row["challenger_version"]) == ("predictor", "1", "2")
+    assert row["shadow_decisions"] == len(records)
+    assert row["promoted"] is promoted and reason in row["reason"], row["reason"]
+    client = registry.configure()
+    assert registry.champion_version(client, registry.PREDICTOR_MODEL) == ("2" if promoted else "1")
+    still = challenger(client, registry.PREDICTOR_MODEL)
+    assert (still is None) is promoted
+    if promoted:
+        assert client.get_model_version(registry.PREDICTOR_MODEL, "2").tags["gate.promoted_by"] == "shadow"
+
+
+def test_in_shadow_mode_the_gate_makes_a_better_version_the_challenger(tmp_path):
+    client = registry.configure()
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    (folder / "model.txt").write_text("a model")
+    client.create_registered_model(registry.VOLATILITY_MODEL)
+    for _ in range(2):
+        client.create_model_version(registry.VOLATILITY_MODEL, source=folder.as_uri())
+    client.set_registered_model_alias(registry.VOLATILITY_MODEL, registry.CHAMPION_ALIAS, "1")
+    verdict = registry.judge_and_promote(
+        client,
+        model_name=registry.VOLATILITY_MODEL,
+        version="2",
+        metric=registry.GateMetric("qlike", higher_is_better=False),
+        candidate_score=-9.5,
+        baseline_ok=True,
+        baseline_reason="beats GARCH and EWMA",
+        score_champion=lambda _: -9.0,
+        workdir=tmp_path / "work",
+        shadow=True,
+    )
+    assert (verdict.promoted, verdict.challenger) == (False, True)
+    assert verdict.reason.startswith("challenger in shadow beside champion v1")
+    assert registry.champion_version(client, registry.VOLATILITY_MODEL) == "1"
+    assert str(challenger(client, registry.VOLATILITY_MODEL).version) == "2"
+    tags = client.get_model_version(registry.VOLATILITY_MODEL, "2").tags
+    assert (tags["gate.challenger"], tags["gate.beats_baselines"]) == ("True", "True")

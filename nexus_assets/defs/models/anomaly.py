@@ -13,6 +13,13 @@ from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
 
 class AnomalyTrainingConfig(dg.Config):
+    shadow_challengers: bool = Field(
+        default=False,
+        description=(
+            "A version that beats the champion offline becomes the `challenger` (scored in shadow on "
+            "every decision) instead of the champion; `model_promotion` promotes it on live evidence."
+        ),
+    )
     n_estimators: int = Field(default=300, ge=10, le=5000)
     max_samples: int = Field(default=1024, ge=16, le=100_000)
     seed: int = 0
@@ -41,6 +48,7 @@ def anomaly_detector(
         outcome = train_and_register_anomaly_detector(
             market_bars,
             workdir=Path(workdir),
+            shadow=config.shadow_challengers,
             n_estimators=config.n_estimators,
             max_samples=config.max_samples,
             seed=config.seed,

@@ -37,6 +37,7 @@ def verdict_metadata(verdict: Verdict, run_id: str) -> dict[str, str | bool]:
     return {
         "model_version": verdict.version,
         "promoted": verdict.promoted,
+        "challenger": verdict.challenger,
         "verdict": verdict.reason,
         "mlflow_run_id": run_id,
     }

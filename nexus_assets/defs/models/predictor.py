@@ -16,6 +16,13 @@ from .gate import gate_check_result, gate_check_spec, verdict_metadata
 class PredictorTrainingConfig(dg.Config):
     """Training knobs an operator may change from the launchpad."""
 
+    shadow_challengers: bool = Field(
+        default=False,
+        description=(
+            "A version that beats the champion offline becomes the `challenger` (scored in shadow on "
+            "every decision) instead of the champion; `model_promotion` promotes it on live evidence."
+        ),
+    )
     window: int = Field(default=LstmConfig.window, ge=2, le=256)
     hidden_size: int = Field(default=LstmConfig.hidden_size, ge=2, le=512)
     max_epochs: int = Field(default=LstmConfig.max_epochs, ge=1, le=500)
@@ -75,6 +82,7 @@ def price_predictor(
         outcome = train_and_register_predictor(
             features,
             workdir=Path(workdir),
+            shadow=config.shadow_challengers,
             config=config.lstm(),
             folds=config.folds,
             log=context.log.info,

@@ -13,6 +13,13 @@ from .gate import gate_check_result, gate_check_spec, verdict_metadata
 
 
 class VolatilityTrainingConfig(dg.Config):
+    shadow_challengers: bool = Field(
+        default=False,
+        description=(
+            "A version that beats the champion offline becomes the `challenger` (scored in shadow on "
+            "every decision) instead of the champion; `model_promotion` promotes it on live evidence."
+        ),
+    )
     warmup: int = Field(default=500, ge=122, le=100_000, description="Bars before the first forecast.")
     refit_every: int = Field(default=21, ge=1, le=1000, description="Bars between refits (expanding window).")
     judge_decisions: bool = Field(
@@ -54,6 +61,7 @@ def volatility_model(
         outcome = train_and_register_volatility_model(
             market_bars,
             workdir=Path(workdir),
+            shadow=config.shadow_challengers,
             warmup=config.warmup,
             refit_every=config.refit_every,
             log=context.log.info,

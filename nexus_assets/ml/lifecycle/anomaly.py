@@ -67,6 +67,7 @@ def train_and_register_anomaly_detector(
     seed: int = 0,
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
+    shadow: bool = False,
 ) -> AnomalyOutcome:
     client = registry.configure()
     experiment = registry.ensure_experiment(client)
@@ -117,6 +118,7 @@ def train_and_register_anomaly_detector(
             baseline_reason=reason,
             score_champion=lambda model_dir: score_artifact(model_dir, holdout),
             workdir=workdir,
+            shadow=shadow,
         )
         log(f"{registry.ANOMALY_MODEL} v{version}: {verdict.reason}")
     return AnomalyOutcome(

@@ -86,6 +86,7 @@ def train_and_register_predictor(
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
     decisions: DecisionReplay | None = None,
+    shadow: bool = False,
 ) -> PredictorOutcome:
     """The whole lifecycle for one training run; raises before registering anything on failure.
 
@@ -153,6 +154,7 @@ def train_and_register_predictor(
             baseline_reason=baseline_reason,
             score_champion=lambda model_dir: score_artifact(model_dir, test),
             workdir=workdir,
+            shadow=shadow,
             decision=None if decisions is None else _decision_check(decisions, features, onnx_path, test),
         )
         log(f"{registry.PREDICTOR_MODEL} v{version}: {verdict.reason}")

@@ -112,6 +112,7 @@ def train_and_register_volatility_model(
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
     decisions: DecisionReplay | None = None,
+    shadow: bool = False,
 ) -> VolatilityOutcome:
     """The whole lifecycle for one run; with ``decisions``, the gate also replays decisions."""
     client = registry.configure()
@@ -179,6 +180,7 @@ def train_and_register_volatility_model(
             baseline_reason=reason,
             score_champion=lambda model_dir: score_artifact(model_dir, holdout),
             workdir=workdir,
+            shadow=shadow,
             decision=None if decisions is None else _decision_check(decisions, model, holdout),
         )
         log(f"{registry.VOLATILITY_MODEL} v{version}: {verdict.reason}")

@@ -3,13 +3,13 @@
 ``tracking`` configures MLflow and judges challengers; ``names`` holds the registered model
 names (a public interface); ``release`` logs a version in one shape for every model; ``pyfunc``
 wraps each model for generic MLflow tooling; ``champions`` loads the three champions in their
-fast inference forms. Nothing here imports MLflow until a name is used.
+fast inference forms; ``challengers`` finds and promotes the versions serving in shadow. Nothing here imports MLflow until a name is used.
 """
 
 import lazy_loader
 
 PUBLIC = {
-    "names": ["ANOMALY_MODEL", "CHAMPION_ALIAS", "PREDICTOR_MODEL", "VOLATILITY_MODEL"],
+    "names": ["ANOMALY_MODEL", "CHALLENGER_ALIAS", "CHAMPION_ALIAS", "PREDICTOR_MODEL", "VOLATILITY_MODEL"],
     "tracking": [
         "EXPERIMENT_NAME",
         "DecisionCheck",
@@ -25,6 +25,7 @@ PUBLIC = {
         "tracking_uri",
     ],
     "release": ["log_and_register"],
+    "challengers": ["challenger", "promote_challenger"],
     "champions": ["MODEL_NAMES", "Champions", "NoChampionError", "load_champions", "open_champions"],
 }
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=PUBLIC)

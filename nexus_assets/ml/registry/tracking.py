@@ -19,7 +19,13 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from nexus_assets.ml.registry.names import ANOMALY_MODEL, CHAMPION_ALIAS, PREDICTOR_MODEL, VOLATILITY_MODEL
+from nexus_assets.ml.registry.names import (
+    ANOMALY_MODEL,
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
+    PREDICTOR_MODEL,
+    VOLATILITY_MODEL,
+)
 from nexus_assets.paths import nexus_home
 
 __all__ = ["ANOMALY_MODEL", "CHAMPION_ALIAS", "PREDICTOR_MODEL", "VOLATILITY_MODEL"]
@@ -123,6 +129,10 @@ class Verdict:
     details: dict[str, float] = field(default_factory=dict)
     """The decision metric's figures (``candidate_<metric>``, ``champion_<metric>``) when judged."""
     decision_metric: str | None = None
+    challenger: bool = False
+    """It beat the champion offline and serves in shadow (the ``challenger`` alias) until live
+    decisions promote it (``challengers.promote_challenger``)."""
+    beats_baselines: bool | None = None
 
     def as_metadata(self) -> dict[str, str | float | bool]:
         data: dict[str, str | float | bool] = {
@@ -132,7 +142,10 @@ class Verdict:
             "reason": self.reason,
             "gate_metric": self.metric,
             "candidate_score": self.candidate_score,
+            "challenger": self.challenger,
         }
+        if self.beats_baselines is not None:
+            data["beats_baselines"] = self.beats_baselines
         if self.champion_version is not None:
             data["previous_champion_version"] = self.champion_version
         if self.champion_score is not None:
@@ -197,14 +210,21 @@ def judge_and_promote(
     score_champion: ChampionScorer,
     workdir: Path,
     decision: DecisionCheck | None = None,
+    shadow: bool = False,
 ) -> Verdict:
     """Move the champion alias to ``version`` only if it beats the baselines and the champion.
 
     With ``decision``, beating the champion's gate metric is not enough: the candidate's
-    replayed decisions must be no worse than the champion's on the same held-out bars.
+    replayed decisions must be no worse than the champion's on the same held-out bars. With
+    ``shadow``, a version that would replace a champion gets the ``challenger`` alias instead:
+    the decision service scores it beside the champion on every decision, and it replaces the
+    champion only once its live decisions are better too (``challengers.promote_challenger``).
+    A first champion needs no shadow: there is nothing to compare it with.
     """
     incumbent = champion(client, model_name)
-    verdict = Verdict(model_name, version, False, "", metric.name, candidate_score)
+    verdict = Verdict(
+        model_name, version, False, "", metric.name, candidate_score, beats_baselines=baseline_ok
+    )
     champion_dir: Path | None = None
     if not baseline_ok:
         verdict.reason = (
@@ -231,6 +251,13 @@ def judge_and_promote(
             )
     if decision is not None and baseline_ok:
         _decision_verdict(verdict, decision, champion_dir)
+    if verdict.promoted and shadow and incumbent is not None:
+        verdict.promoted, verdict.challenger = False, True
+        verdict.reason = (
+            f"challenger in shadow beside champion v{incumbent.version}: {verdict.reason}; "
+            "promoted once its live decisions beat the champion's"
+        )
+        client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version)
     if verdict.promoted:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     for key, value in verdict.as_metadata().items():
