@@ -10,7 +10,7 @@ the equivalent feature window. Each level runs a warm-up, then a fixed duration;
 p50/p99 latency and throughput per concurrency, and the throughput ratio.
 With ``--floor`` it also drives a bare ASGI app on the same uvicorn (``http_floor_app.py``): the
 transport's own cost. With ``--challenger`` it runs the decision service twice, without and then
-with a challenger for every model (shadow scoring), and prints the CPU each decision costs in both.
+with challengers (``--challenged``: the predictor and the volatility model by default) scored in shadow, and prints the CPU each decision costs in both.
 Run: `make bench` or `.venv/bin/python benchmarks/serving.py [--quick] [--floor] [--challenger]`.
 """
 
@@ -271,9 +271,9 @@ def bootstrap(root: Path) -> dict[str, str]:
     return env
 
 
-def set_challengers(env: dict[str, str], on: bool) -> None:
-    """Give every model a challenger (its champion's files as a new version: the same scoring work
-    as any challenger), or take the challenger aliases away again."""
+def set_challengers(env: dict[str, str], on: bool, models: Sequence[str] = ()) -> None:
+    """Give each of ``models`` (default: every model) a challenger (its champion's files as a new
+    version: the same scoring work as any challenger), or take the challenger aliases away again."""
     from mlflow import MlflowClient
 
     from nexus_assets.ml import registry
@@ -283,6 +283,8 @@ def set_challengers(env: dict[str, str], on: bool) -> None:
     uri = env["MLFLOW_TRACKING_URI"]
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for name in MODEL_NAMES:
+        if on and models and name not in models:
+            continue
         if not on:
             with contextlib.suppress(Exception):  # no alias: nothing to take away
                 client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
@@ -402,7 +404,13 @@ def main() -> None:
     parser.add_argument(
         "--challenger",
         action="store_true",
-        help="run the decision service again with a challenger for every model, scored in shadow",
+        help="run the decision service again with challengers scored in shadow",
+    )
+    parser.add_argument(
+        "--challenged",
+        default="trade-nexus-predictor,trade-nexus-volatility",
+        help="the models given a challenger with --challenger (comma-separated; an anomaly challenger "
+        "makes shadow scoring recompute the features)",
     )
     args = parser.parse_args()
     levels = levels_of(args)
@@ -450,9 +458,9 @@ def main() -> None:
         set_challengers(env, on=False)
         nexus, window = run_nexus("")
         if args.challenger:
-            set_challengers(env, on=True)
+            set_challengers(env, on=True, models=tuple(m for m in args.challenged.split(",") if m))
             try:
-                shadowed, _ = run_nexus(", every model challenged in shadow")
+                shadowed, _ = run_nexus(f", challengers of {args.challenged} in shadow")
             finally:
                 set_challengers(env, on=False)
 

@@ -25,6 +25,18 @@ from nexus_serving.model_store import ModelBundle
 from nexus_serving.schemas import DecisionRequest
 
 
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """What the predictor and the volatility model were given for one request, kept (by
+    reference, no copy) so a challenger of either can score the same inputs without computing
+    the features again (``shadow``)."""
+
+    x: np.ndarray
+    """The predictor's window, (1, window, features)."""
+    volatility: dict[str, np.ndarray]
+    """The volatility model's inputs, one value per column."""
+
+
 @dataclass(frozen=True)
 class ModelView:
     """What the three models say about the newest bar."""
@@ -35,6 +47,7 @@ class ModelView:
     anomaly_reasons: tuple[str, ...]
     features_hash: str
     """Digest of what the predictor and the volatility model were given, for the audit log."""
+    inputs: ModelInputs | None = None
 
 
 def features_hash(x: np.ndarray, volatility_inputs: np.ndarray) -> str:
@@ -133,4 +146,5 @@ def _view(
         assessment.score,
         tuple(assessment.reasons),
         features_hash(x, volatility_inputs),
+        ModelInputs(x, inputs),
     )

@@ -228,7 +228,7 @@ class DecisionPipeline:
         response = outcome.response
         return ShadowJob(
             response.decision_id, response.decided_at, item.request, bars, item.bundle, outcome.context,
-            outcome.latch,
+            outcome.latch, outcome.inputs,
         )  # fmt: skip
 
     def _stored(

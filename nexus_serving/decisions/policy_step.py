@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
 from nexus_assets.ml.portfolio.risk_gate import ReasonCode, RiskState
 from nexus_assets.risk_store import RiskMove
-from nexus_serving.decisions.model_views import ModelView
+from nexus_serving.decisions.model_views import ModelInputs, ModelView
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars
 from nexus_serving.model_store import ModelBundle, ModelInfo
 from nexus_serving.news_context import NO_NEWS, NewsInputs
@@ -45,6 +45,8 @@ class Outcome:
     """What the policy was given, so a challenger's numbers can be put in its place (shadow)."""
     latch: RiskState | None = None
     """The symbol's latch the policy read."""
+    inputs: ModelInputs | None = None
+    """The models' inputs, for a challenger to score without recomputing them (shadow)."""
 
 
 def stale_reasons(bundle: ModelBundle, now: datetime, max_age_days: float) -> list[str]:
@@ -166,5 +168,10 @@ def decide_with_view(
         generation,
     )
     return Outcome(
-        response, view.features_hash, move if move.halted is not None or book else None, context, latch
+        response,
+        view.features_hash,
+        move if move.halted is not None or book else None,
+        context,
+        latch,
+        view.inputs,
     )

@@ -11,6 +11,7 @@ logged and counted and touches neither a response nor the champion's audit row.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -18,13 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import numpy as np
 import orjson
 
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
 from nexus_assets.ml.portfolio.risk_gate import RiskState
+from nexus_assets.ml.registry.names import ANOMALY_MODEL, PREDICTOR_MODEL, VOLATILITY_MODEL
 from nexus_serving.audit.shadow_table import ShadowRow
 from nexus_serving.audit.sinks import AuditSink
-from nexus_serving.decisions.model_views import ModelView, model_views
+from nexus_serving.decisions.model_views import ModelInputs, ModelView, model_views
 from nexus_serving.decisions.request_bars import InvalidInputError, RequestBars, required_bars
 from nexus_serving.metrics import ServiceMetrics
 from nexus_serving.model_store import ModelBundle
@@ -32,8 +35,12 @@ from nexus_serving.schemas import DecisionRequest
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 64
+BATCH_SIZE = 256
 """Jobs scored and stored together: the predictor runs once on all of them."""
+BATCH_WAIT_S = 0.25
+"""How long the worker gathers jobs after the first before scoring them. Shadow scores wait for
+nobody, and each batch pays one predictor call and one commit: scored as they came (batches of
+one to four at concurrency 8) they cost a fifth more CPU per decision than gathered."""
 LOG_INTERVAL_S = 10.0
 """At most one warning per kind and interval, so a failing store cannot flood the log."""
 
@@ -50,6 +57,8 @@ class ShadowJob:
     context: SignalContext
     """What the policy was given for the champion decision."""
     latch: RiskState
+    inputs: ModelInputs | None = None
+    """The champions' inputs: a predictor or volatility challenger scores them as they are."""
 
 
 class ShadowScorer:
@@ -108,13 +117,16 @@ class ShadowScorer:
                 return
 
     def _take(self) -> list[ShadowJob]:
+        """The next batch: the first job, then what arrives within ``BATCH_WAIT_S`` (none while closing)."""
         try:
             batch = [self._queue.get(timeout=0.25)]
         except queue.Empty:
             return []
+        deadline = time.monotonic() + BATCH_WAIT_S
         while len(batch) < BATCH_SIZE:
+            wait = 0.0 if self._closing.is_set() else deadline - time.monotonic()
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
         return batch
@@ -177,6 +189,9 @@ class ShadowScorer:
         """Each job's view, all in one call; should that fail as a whole, one by one."""
         if not jobs:
             return []
+        reused = _reused_views(shadow, jobs)
+        if reused is not None:
+            return reused
         items = [(job.request, job.bars) for job in jobs]
         now = jobs[0].decided_at
         try:
@@ -233,3 +248,43 @@ class ShadowScorer:
         if now - self._last_log.get(kind, -LOG_INTERVAL_S) >= LOG_INTERVAL_S:
             self._last_log[kind] = now
             logger.warning(message, *args)
+
+
+def _reused_views(shadow: ModelBundle, jobs: Sequence[ShadowJob]) -> list[ModelView | Exception] | None:
+    """The views of the challengers from the champions' own inputs, or None when they cannot be
+    reused (an anomaly challenger, a predictor window of another length, inputs not kept).
+
+    The features are the champions' (the same shared code on the same bars), so only the
+    challenged models run, each once on the whole batch: the predictor on the stacked windows,
+    the volatility model on the stacked inputs. Every model not challenged keeps the champion's
+    number. Computing the features again cost as much as the decision itself (measured: +94% CPU
+    per decision at concurrency 8 with all three challenged).
+    """
+    challenged = set(jobs[0].bundle.challengers)
+    champions = jobs[0].bundle.champions
+    if ANOMALY_MODEL in challenged or shadow.window != champions.window:
+        return None
+    if any(job.inputs is None for job in jobs):
+        return None
+    inputs = [job.inputs for job in jobs]
+    predicted = [job.context.predicted_return for job in jobs]
+    volatility = [job.context.volatility for job in jobs]
+    if PREDICTOR_MODEL in challenged:
+        x = np.concatenate([i.x for i in inputs], axis=0)
+        predicted = [float(v) for v in shadow.champions.predictor.predict(x)]
+    if VOLATILITY_MODEL in challenged:
+        stacked = {
+            name: np.concatenate([i.volatility[name] for i in inputs]) for name in inputs[0].volatility
+        }
+        with np.errstate(over="ignore", invalid="ignore"):
+            variance = shadow.champions.volatility.forecast_arrays(stacked)
+        volatility = [math.sqrt(v) if math.isfinite(v) and v > 0 else math.nan for v in map(float, variance)]
+    views: list[ModelView | Exception] = []
+    for job, ret, vol in zip(jobs, predicted, volatility, strict=True):
+        if not (math.isfinite(ret) and math.isfinite(vol) and vol > 0):
+            views.append(
+                InvalidInputError(("body", "bars"), "the models give no finite forecast for these bars")
+            )
+        else:
+            views.append(ModelView(ret, vol, job.context.anomaly_score, (), ""))
+    return views
