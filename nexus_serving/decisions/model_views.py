@@ -35,6 +35,8 @@ class ModelInputs:
     """The predictor's window, (1, window, features)."""
     volatility: dict[str, np.ndarray]
     """The volatility model's inputs, one value per column."""
+    newest: dict[str, float]
+    """The newest bar's features, as the anomaly detector was given them."""
 
 
 @dataclass(frozen=True)
@@ -146,5 +148,5 @@ def _view(
         assessment.score,
         tuple(assessment.reasons),
         features_hash(x, volatility_inputs),
-        ModelInputs(x, inputs),
+        ModelInputs(x, inputs, newest),
     )

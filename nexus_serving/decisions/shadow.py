@@ -24,7 +24,7 @@ import orjson
 
 from nexus_assets.ml.portfolio.policy import PolicyConfig, SignalContext, decide
 from nexus_assets.ml.portfolio.risk_gate import RiskState
-from nexus_assets.ml.registry.names import ANOMALY_MODEL, PREDICTOR_MODEL, VOLATILITY_MODEL
+from nexus_assets.ml.registry.names import PREDICTOR_MODEL, VOLATILITY_MODEL
 from nexus_serving.audit.shadow_table import ShadowRow
 from nexus_serving.audit.sinks import AuditSink
 from nexus_serving.decisions.model_views import ModelInputs, ModelView, model_views
@@ -252,17 +252,18 @@ class ShadowScorer:
 
 def _reused_views(shadow: ModelBundle, jobs: Sequence[ShadowJob]) -> list[ModelView | Exception] | None:
     """The views of the challengers from the champions' own inputs, or None when they cannot be
-    reused (an anomaly challenger, a predictor window of another length, inputs not kept).
+    reused (a predictor window of another length, inputs not kept).
 
     The features are the champions' (the same shared code on the same bars), so only the
-    challenged models run, each once on the whole batch: the predictor on the stacked windows,
-    the volatility model on the stacked inputs. Every model not challenged keeps the champion's
-    number. Computing the features again cost as much as the decision itself (measured: +94% CPU
-    per decision at concurrency 8 with all three challenged).
+    challenged models run: the predictor once on the stacked windows, the volatility model once
+    on the stacked inputs, the anomaly detector per decision on the newest features and its own
+    bar window. Every model not challenged keeps the champion's number. Computing the features
+    again cost as much as the decision itself (measured: +94% CPU per decision at concurrency 8
+    with all three challenged).
     """
     challenged = set(jobs[0].bundle.challengers)
     champions = jobs[0].bundle.champions
-    if ANOMALY_MODEL in challenged or shadow.window != champions.window:
+    if shadow.window != champions.window:
         return None
     if any(job.inputs is None for job in jobs):
         return None

@@ -74,3 +74,10 @@ def shifted_volatility(uri: str, folder: Path, shift: float = VOLATILITY_SHIFT) 
     data["coefficients"]["const"] += shift
     path.write_text(json.dumps(data))
     return _register(client, registry.VOLATILITY_MODEL, files)
+
+
+def same_anomaly(uri: str, folder: Path) -> str:
+    """Register the champion anomaly detector's own files as the challenger: it must score each
+    decision exactly as the champion did."""
+    client = _client(uri)
+    return _register(client, registry.ANOMALY_MODEL, _champion_files(client, registry.ANOMALY_MODEL, folder))

@@ -12,6 +12,7 @@ from challenger_support import (
     PREDICTOR_SCALE,
     VOLATILITY_SHIFT,
     copy_registry,
+    same_anomaly,
     scaled_predictor,
     shifted_volatility,
 )
@@ -142,3 +143,20 @@ def test_a_challenger_that_cannot_score_leaves_responses_and_audit_rows_intact(
         assert pair.error == "the models give no finite forecast for these bars"
         assert pair.shadow == dict.fromkeys(pair.shadow)
     assert 'nexus_shadow_failed_total{stage="score"} 3.0' in metrics
+
+
+def test_an_anomaly_challenger_scores_the_champions_own_inputs(trained_registry, market, tmp_path):
+    """The champion's files as the anomaly challenger give the champion's score on every decision:
+    the inputs kept from the champion decision are the ones it was given."""
+    uri = copy_registry(trained_registry, tmp_path / "registry")
+    version = same_anomaly(uri, tmp_path / "anomaly")
+    url = _audit_url(tmp_path / "audit")
+    bodies = _bodies(market, "anomaly", 4)
+    answers = _decide_all(settings_for(uri, tmp_path / "cache", audit_database_url=SecretStr(url)), bodies, 4)
+    decisions = {d["decision_id"]: d for d in answers[:-1]}
+    pairs = read_shadow_pairs(url)
+    assert len(pairs) == len(bodies)
+    for pair in pairs:
+        assert pair.error is None and pair.challenger_versions == {registry.ANOMALY_MODEL: version}
+        assert pair.shadow["anomaly_score"] == decisions[pair.decision_id]["anomaly_score"]
+        assert pair.shadow["predicted_return"] == decisions[pair.decision_id]["predicted_return"]
