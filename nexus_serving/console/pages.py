@@ -1,0 +1,46 @@
+"""Rendering console pages: the Jinja2 templates (autoescaped) and the headers every page gets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.responses import HTMLResponse
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+
+SECURITY_HEADERS = {
+    # Scripts and styles only from the console's own static files; no framing (clickjacking).
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@dataclass(frozen=True)
+class Live:
+    """A polled fragment's content and its signature: a poll that already shows this content
+    gets 204 (htmx swaps nothing), so a keyboard user's focus and a screen reader's place hold."""
+
+    html: Markup
+    signature: str
+
+
+def live(template: str, context: dict[str, Any]) -> Live:
+    html = templates.get_template(template).render(context)
+    return Live(Markup(html), hashlib.sha256(html.encode()).hexdigest()[:16])  # rendered autoescaped
