@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,18 @@ from starlette.responses import HTMLResponse
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def when(value: datetime | str | None) -> str:
+    """An instant as ``YYYY-MM-DD HH:MM:SS`` UTC, whether the store gave text or a datetime."""
+    if value is None:
+        return ""
+    at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    at = at.astimezone(UTC) if at.tzinfo else at
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates.env.filters["when"] = when
 
 SECURITY_HEADERS = {
     # Scripts and styles only from the console's own static files; no framing (clickjacking).

@@ -15,7 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from nexus_serving.console.audit_reader import Filters, decision, recent_decisions
+from nexus_serving.console.models_view import models_view
 from nexus_serving.console.pages import SECURITY_HEADERS, STATIC_DIR, Live, live, render
+from nexus_serving.console.portfolio_view import portfolio_view
 from nexus_serving.console.risk_view import risk_view
 from nexus_serving.console.session import (
     COOKIE,
@@ -133,6 +135,10 @@ def console_page(
         "decisions_live": _decisions_live(services, filters),
         "risk": risk_view(services.risk_watch, services.settings.drawdown_limit),
         "risk_live": _risk_live(services),
+        "portfolio": portfolio_view(services.allocations),
+        "models": models_view(
+            services.store, services.settings.max_model_age_days, services.settings.tracking_uri
+        ),
     }
     return render(request, "console.html", context)
 

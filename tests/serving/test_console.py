@@ -10,7 +10,10 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from pydantic import SecretStr
-from serving_support import AUTH, TOKEN, decision_body, serve, settings_for
+from serving_support import AUTH, TOKEN, decision_body, serve, settings_for, store_asset
+from test_serving_allocations import allocation_table
+
+from nexus_assets.allocation_record import ASSET_FILE
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 WRONG_TOKEN = "not-a-token-0123456789abcdef"
@@ -18,11 +21,13 @@ WRONG_TOKEN = "not-a-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def service(trained_registry, cache_dir, tmp_path_factory) -> Iterator[httpx.Client]:
-    store = tmp_path_factory.mktemp("console") / "store.db"
+    root = tmp_path_factory.mktemp("console")
+    store_asset(allocation_table({"S1": 0.2, "S2": 0.005, "S3": 0.0}), root / "data", ASSET_FILE)
     settings = settings_for(
         trained_registry,
         cache_dir,
-        audit_database_url=SecretStr(f"sqlite:///{store}"),
+        data_dir=str(root / "data"),
+        audit_database_url=SecretStr(f"sqlite:///{root / 'store.db'}"),
         admin_tokens=SecretStr(f"alice:{ADMIN_TOKEN}"),
     )
     with serve(settings) as client:
@@ -174,6 +179,26 @@ def test_a_poll_of_unchanged_content_gets_204_and_new_content_a_new_fragment(ser
         risk = client.get("/console/fragments/risk")
         seen = re.search(r'"seen": "([0-9a-f]+)"', risk.text).group(1)
         assert client.get("/console/fragments/risk", params={"seen": seen}).status_code == 204
+
+
+def test_the_models_panel_lists_the_champions_serving(service):
+    models = service.get("/v1/models", headers=AUTH).json()["models"]
+    with _signed_in(service, TOKEN) as client:
+        page = client.get("/console").text
+    panel = page[page.index('id="models"') :]
+    assert len(re.findall(r"<tr><td>[\w-]+</td><td>champion</td>", panel)) == len(models) == 3
+    for model in models:
+        assert f"<td>{model['name']}</td><td>champion</td><td>{model['version']}</td>" in panel
+
+
+def test_the_portfolio_panel_marks_targets_that_diverge_from_the_weights_held(service):
+    with _signed_in(service, TOKEN) as client:
+        page = client.get("/console").text
+    panel = page[page.index('id="portfolio"') : page.index('id="models"')]
+    rows = dict(re.findall(r'<tr data-symbol="(S\d)">(.*?)</tr>', panel, re.S))
+    assert set(rows) == {"S1", "S2", "S3"}
+    assert "diverges" in rows["S1"] and "+0.2000" in rows["S1"]
+    assert "diverges" not in rows["S2"] and "diverges" not in rows["S3"]
 
 
 def test_sign_out_clears_the_cookie(service):
