@@ -4,6 +4,7 @@ appear, halt trading with the kill switch, and a wrong token that can neither se
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 WRONG_TOKEN = "not-a-token-0123456789abcdef"
+SCREENSHOT = os.environ.get("NEXUS_CONSOLE_SCREENSHOT")
+"""Where to save a screenshot of the console with a halted decision (the README's)."""
 POLL_WAIT_S = 15
 """The page polls every 2 s: a change shows within a few polls."""
 
@@ -52,7 +55,13 @@ def browser() -> Iterator[WebDriver]:
         )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1100",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
@@ -138,6 +147,8 @@ def test_engaging_the_kill_switch_in_the_page_halts_new_decisions(page, service,
         assert halted["action"] == "halt"
         assert any(reason.startswith("KILL_SWITCH") for reason in halted["reasons"])
         assert _cell(page, halted["decision_id"]) == "halt"
+        if SCREENSHOT:
+            page.save_screenshot(SCREENSHOT)
     finally:
         page.find_element(By.ID, "switch-release").click()
         page.find_element(By.ID, "switch-reason").send_keys("feed fixed")
