@@ -201,6 +201,13 @@ def test_the_portfolio_panel_marks_targets_that_diverge_from_the_weights_held(se
     assert "diverges" not in rows["S2"] and "diverges" not in rows["S3"]
 
 
+def test_what_a_caller_types_is_escaped(service):
+    with _signed_in(service, TOKEN) as client:
+        page = client.get("/console", params={"symbol": '"><script>alert(1)</script>'}).text
+    assert "<script>alert(1)</script>" not in page
+    assert "&#34;&gt;&lt;script&gt;" in page
+
+
 def test_sign_out_clears_the_cookie(service):
     with _signed_in(service, TOKEN) as client:
         out = client.post("/console/sign-out", data={"csrf": _csrf(client)})
