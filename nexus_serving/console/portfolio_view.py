@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from nexus_assets.allocation_record import AllocationUnreadableError
 from nexus_serving.allocation_schemas import AllocationLine, AllocationResponse
+from nexus_serving.console.orders import LedgerOrders, SymbolOrders, allocation_orders
 from nexus_serving.stored_asset import StoredAsset, StoredAssetError
 
 DIVERGENCE = 0.01
@@ -19,6 +20,8 @@ class PortfolioLine:
     line: AllocationLine
     divergence: float
     diverges: bool
+    orders: SymbolOrders | None
+    """The allocation's orders on this symbol in the order ledger; None when it sent none."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class PortfolioView:
     lines: list[PortfolioLine]
     unavailable: str | None
     """Why there is no allocation to show; None when there is one."""
+    ledger_error: str | None = None
 
 
 def portfolio_view(allocations: StoredAsset[AllocationResponse]) -> PortfolioView:
@@ -38,8 +42,11 @@ def portfolio_view(allocations: StoredAsset[AllocationResponse]) -> PortfolioVie
         return PortfolioView(
             None, [], "no allocation has been materialized yet (the portfolio_allocation asset)"
         )
+    orders: LedgerOrders = allocation_orders(latest.allocation_id)
     lines = []
     for line in latest.lines:
         divergence = line.target_weight - line.current_weight
-        lines.append(PortfolioLine(line, divergence, abs(divergence) >= DIVERGENCE))
-    return PortfolioView(latest, lines, None)
+        lines.append(
+            PortfolioLine(line, divergence, abs(divergence) >= DIVERGENCE, orders.by_symbol.get(line.symbol))
+        )
+    return PortfolioView(latest, lines, None, orders.error)

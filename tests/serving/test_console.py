@@ -14,6 +14,8 @@ from serving_support import AUTH, TOKEN, decision_body, serve, settings_for, sto
 from test_serving_allocations import allocation_table
 
 from nexus_assets.allocation_record import ASSET_FILE
+from nexus_assets.live_engine.ledger import OrderLedger
+from nexus_assets.live_engine.models import OrderRequest
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 WRONG_TOKEN = "not-a-token-0123456789abcdef"
@@ -30,7 +32,8 @@ def service(trained_registry, cache_dir, tmp_path_factory) -> Iterator[httpx.Cli
         audit_database_url=SecretStr(f"sqlite:///{root / 'store.db'}"),
         admin_tokens=SecretStr(f"alice:{ADMIN_TOKEN}"),
     )
-    with serve(settings) as client:
+    with pytest.MonkeyPatch.context() as patch, serve(settings) as client:
+        patch.setenv("NEXUS_LEDGER_DATABASE_URL", f"sqlite:///{root / 'ledger.db'}")
         yield client
 
 
@@ -192,6 +195,15 @@ def test_the_models_panel_lists_the_champions_serving(service):
 
 
 def test_the_portfolio_panel_marks_targets_that_diverge_from_the_weights_held(service):
+    allocation = service.get("/v1/allocations/latest", headers=AUTH).json()["allocation_id"]
+    ledger = OrderLedger.from_env()
+    try:
+        for symbol, side, quantity in (("S1", "buy", 10.0), ("S2", "sell", 2.0)):
+            order = OrderRequest(symbol, side, quantity, "dep-1", f"{allocation}:{symbol}:1")
+            ledger.record(order, allocation)
+        ledger.settle(f"{allocation}:S2:1", "rejected", "no buying power")
+    finally:
+        ledger.close()
     with _signed_in(service, TOKEN) as client:
         page = client.get("/console").text
     panel = page[page.index('id="portfolio"') : page.index('id="models"')]
@@ -199,6 +211,9 @@ def test_the_portfolio_panel_marks_targets_that_diverge_from_the_weights_held(se
     assert set(rows) == {"S1", "S2", "S3"}
     assert "diverges" in rows["S1"] and "+0.2000" in rows["S1"]
     assert "diverges" not in rows["S2"] and "diverges" not in rows["S3"]
+    assert '<td class="num">+10</td>' in rows["S1"] and "sending (1)" in rows["S1"]
+    assert '<td class="num">+0</td>' in rows["S2"] and "rejected (1)" in rows["S2"]
+    assert "none sent" in rows["S3"]
 
 
 def test_what_a_caller_types_is_escaped(service):
