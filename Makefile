@@ -46,8 +46,9 @@ run: install
 stop:
 	@if [ -x $(BIN)/nexus ]; then $(BIN)/nexus down; else echo "nothing to stop"; fi
 
-## Lint, format check and the whole test suite (slow and e2e tests included).
+## Lint, format check and the whole test suite (slow, e2e and browser tests included).
 test: install scan
+	@bash .ci/install-chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	OMP_NUM_THREADS=$(TEST_THREADS) OPENBLAS_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \

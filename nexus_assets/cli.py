@@ -30,6 +30,7 @@ def _up(args: argparse.Namespace) -> int:
         f"Live Engine stand-in: {config.live_engine_url}/api/internal (orders: {config.live_engine_url}/_sim/orders)"
     )
     print(f"Decision service:   {config.serving_url}/docs (token: NEXUS_API_TOKENS or dev-nexus-token)")
+    print(f"Operator console:   {config.serving_url}/console (sign in with the same token)")
     print("Stop everything with: make stop")
     return 0
 

@@ -42,6 +42,20 @@ def admin_name(authorization: str | None, admins: tuple[tuple[str, bytes], ...])
     return found
 
 
+def accepts(token: str, tokens: tuple[bytes, ...]) -> bool:
+    """Whether a bare token (the console's cookie) is one of ``tokens``, compared as the header is."""
+    return bool(token) and _matches(token.encode(), tokens)
+
+
+def admin_of(token: str, admins: tuple[tuple[str, bytes], ...]) -> str | None:
+    """The admin whose token a bare token is; None when it is no admin's."""
+    found = None
+    for name, known in admins:  # every token compared, as for the header
+        if token and hmac.compare_digest(token.encode(), known):
+            found = name
+    return found
+
+
 def _bearer(authorization: str | None) -> bytes | None:
     scheme, _, given = (authorization or "").partition(" ")
     given = given.strip()

@@ -33,7 +33,7 @@ from nexus_serving.openapi_bodies import document_bodies
 from nexus_serving.responses import OrjsonResponse
 from nexus_serving.risk.held import SharedRisk
 from nexus_serving.risk.watch import RiskWatch
-from nexus_serving.routers import allocations, api_docs, decisions, health, metrics, models, risk
+from nexus_serving.routers import allocations, api_docs, console, decisions, health, metrics, models, risk
 from nexus_serving.schemas import BatchRequest, DecisionRequest
 from nexus_serving.services import Services
 from nexus_serving.settings import Settings, get_settings
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     if not public_docs:
         app.include_router(api_docs.router)
+    console.install(app)  # /console: outside the v1 API and its schema
     document_bodies(app, DecisionRequest, BatchRequest)
     app.add_middleware(
         BodyLimitMiddleware,
