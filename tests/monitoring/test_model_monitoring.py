@@ -358,3 +358,50 @@ def test_in_shadow_mode_the_gate_makes_a_better_version_the_challenger(tmp_path)
     assert str(challenger(client, registry.VOLATILITY_MODEL).version) == "2"
     tags = client.get_model_version(registry.VOLATILITY_MODEL, "2").tags
     assert (tags["gate.challenger"], tags["gate.beats_baselines"]) == ("True", "True")
+
+
+def _allocation_tables(records: list[AuditRecord]) -> dict[str, pl.DataFrame]:
+    """The decisions as the allocation asset would have stored them, one table per bar."""
+    from nexus_assets.allocation_record import REQUIRED_COLUMNS
+
+    by_bar: dict[str, list[dict]] = {}
+    for record in records:
+        answer = record.response
+        as_of = str(answer.decided_at - timedelta(hours=2))
+        by_bar.setdefault(as_of, []).append(
+            {
+                "symbol": record.symbol, "target_weight": answer.target_weight, "desired_weight": answer.target_weight,
+                "current_weight": 0.0, "action": answer.action, "confidence": answer.confidence, "reason_codes": "",
+                "reasons": "", "signal_id": f"sig-{record.symbol}", "predicted_return": answer.predicted_return,
+                "volatility_forecast": answer.volatility_forecast, "anomaly_score": answer.anomaly_score,
+                "price": 100.0, "as_of": as_of,
+            }
+        )  # fmt: skip
+    return {as_of: pl.DataFrame(rows, schema=REQUIRED_COLUMNS) for as_of, rows in by_bar.items()}
+
+
+def test_allocated_predictions_are_kept_once_and_monitored(tmp_path, market, features):
+    from nexus_assets.allocation_history import allocated_predictions, record_allocation
+    from nexus_assets.allocation_record import table_allocation_id
+
+    times = market["timestamp"].unique().sort()
+    _register_champions(times[260], tmp_path / "artifact")
+    versions = {registry.PREDICTOR_MODEL: "1", registry.VOLATILITY_MODEL: "1", registry.ANOMALY_MODEL: "1"}
+    tables = _allocation_tables(_decisions(market, features, BREAK, 419, np.random.default_rng(4)))
+    for table in tables.values():
+        record_allocation(table, versions, table_allocation_id(table))
+    first = next(iter(tables.values()))
+    record_allocation(first, versions, table_allocation_id(first))  # a re-run of one allocation
+    kept = allocated_predictions()
+    assert kept.height == sum(t.height for t in tables.values()), "a re-run stores nothing twice"
+    assert set(kept["predictor_version"]) == {"1"}
+    with dg.instance_for_test() as instance:
+        result = _materialize(
+            instance, market, features, tmp_path / "no-audit.db", psi_warn=50.0, psi_fail=100.0
+        )
+        checks = _checks(result)
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("model_monitoring")
+        ).asset_materialization.metadata
+    assert (meta["decisions"].value, meta["allocated_predictions"].value) == (0, kept.height)
+    assert not checks[PREDICTOR_CHECK].passed, "the allocations alone show the broken champion"

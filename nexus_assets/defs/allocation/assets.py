@@ -118,7 +118,11 @@ def portfolio_allocation(
         reviews=strategy_reviews,
     )
     table, weights, outcome = book.table, book.weights, book.outcome
+    from nexus_assets.allocation_history import record_allocation
+
+    kept = record_allocation(table, champions.versions, table_allocation_id(table))
     metadata = {
+        "predictions_kept_at": str(kept),
         "optimizer_status": outcome.optimizer_status,
         "optimizer_reason": outcome.optimizer_reason or "",
         "expected_volatility": outcome.expected_volatility,

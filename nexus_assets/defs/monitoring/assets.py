@@ -95,7 +95,7 @@ def _check(name: str, verdict: "Verdict", **metadata: object) -> dg.AssetCheckRe
         ),
     ],
     description=(
-        "Each served prediction joined with the next bar: per model version the live IC and hit rate "
+        "Each served and allocated prediction joined with the next bar: per model version the live IC and hit rate "
         "(beside momentum's on the same rows), QLIKE (beside EWMA's), the confidence's calibration, and "
         "per-feature drift (PSI) against the champion predictor's training window, with the rolling IC "
         "and drift plots. Its checks warn, then fail, when a champion falls below its naive baseline or "
@@ -146,8 +146,21 @@ def model_monitoring(
         "volatility": registry.champion_version(client, registry.VOLATILITY_MODEL),
     }
 
-    predictions = decision_log.predictions(config.days)
-    joined = join_outcomes(predictions, bar_outcomes(market_bars, features))
+    from datetime import UTC, datetime, timedelta
+
+    from nexus_assets.allocation_history import allocated_predictions
+
+    served = decision_log.predictions(config.days)
+    allocated = allocated_predictions(since=datetime.now(UTC) - timedelta(days=config.days))
+    predictions = pl.concat([served, allocated])
+    outcomes = bar_outcomes(market_bars, features)
+    # One prediction per version, symbol and bar: a served decision and the allocation on the same
+    # bar are the same model output, counted once (the served one is kept).
+    joined = join_outcomes(predictions, outcomes).unique(
+        subset=["symbol", "bar_time", "predictor_version", "volatility_version"],
+        keep="first",
+        maintain_order=True,
+    )
     predictor = predictor_skill(joined)
     volatility = volatility_skill(joined)
     table = pl.DataFrame(
@@ -183,7 +196,8 @@ def model_monitoring(
     }
 
     metadata: dict = {
-        "decisions": predictions.height,
+        "decisions": served.height,
+        "allocated_predictions": allocated.height,
         "scored": joined.height,
         "pending": predictions.height - joined.height,
         "champion_predictor": champions["predictor"] or "none",
