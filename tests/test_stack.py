@@ -204,7 +204,7 @@ def test_make_run_end_to_end(isolated_state: Path):
         assert decision.status_code == 200, decision.text
 
         # A new Lona signal flows through the sensor to the allocation and the Live Engine.
-        _wait_until_idle(dagster_url, quiet_s=15, timeout_s=240)
+        _wait_until_idle(dagster_url, quiet_s=15, timeout_s=420)
         elapsed, published = _published_after_tick(dagster_url, lona_root, live_engine_url, serving_url)
         print(f"new Lona signal to Live Engine order: {elapsed:.1f} s")
         assert elapsed <= SIGNAL_TO_ORDER_LIMIT_S, f"signal to order took {elapsed:.1f}s"
