@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from nexus_assets.paths import decision_store_location
+from nexus_assets.postgres_migrate import view_if_missing
 
 SHADOW_TABLE = "decision_shadow"
 PAIR_VIEW = "decision_shadow_pair"
@@ -79,13 +80,16 @@ POSTGRES_SHADOW_DDL = (
         error TEXT
     )""",
     f"CREATE INDEX IF NOT EXISTS {SHADOW_TABLE}_decided_at ON {SHADOW_TABLE} (decided_at)",
-    f"CREATE OR REPLACE VIEW {PAIR_VIEW} AS SELECT s.decision_id, s.decided_at, a.symbol, "
-    "a.model_versions AS champion_versions, s.model_versions AS shadow_versions, s.challenger_versions, "
-    + ", ".join(
-        f"(a.response->>'{c}'){'' if c == 'action' else '::double precision'} AS champion_{c}, s.{c} AS shadow_{c}"
-        for c in _CHAMPION
-    )
-    + f", s.error FROM {SHADOW_TABLE} s JOIN decision_audit a ON a.decision_id = s.decision_id",
+    view_if_missing(
+        PAIR_VIEW,
+        "SELECT s.decision_id, s.decided_at, a.symbol, a.model_versions AS champion_versions, "
+        "s.model_versions AS shadow_versions, s.challenger_versions, "
+        + ", ".join(
+            f"(a.response->>'{c}'){'' if c == 'action' else '::double precision'} AS champion_{c}, s.{c} AS shadow_{c}"
+            for c in _CHAMPION
+        )
+        + f", s.error FROM {SHADOW_TABLE} s JOIN decision_audit a ON a.decision_id = s.decision_id",
+    ),
 )
 SQLITE_SHADOW_INSERT = (
     f"INSERT OR IGNORE INTO {SHADOW_TABLE} ({SHADOW_COLUMNS}) VALUES ({', '.join('?' * 11)})"

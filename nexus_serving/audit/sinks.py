@@ -36,7 +36,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location, decision_store_path
-from nexus_assets.postgres_migrate import DECISION_STORE_LOCK, connect_migrated
+from nexus_assets.postgres_migrate import (
+    DECISION_STORE_LOCK,
+    column_if_missing,
+    connect_migrated,
+    view_if_missing,
+)
 from nexus_assets.risk_store import (
     POSTGRES_DDL,
     POSTGRES_LATCH_UPSERT,
@@ -463,16 +468,19 @@ class PostgresSink(_ReconnectingSink):
             request JSONB NOT NULL,
             response JSONB NOT NULL
         )""",
-        f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS bars_window TEXT",
+        column_if_missing(TABLE, "bars_window", "TEXT"),
         f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_decided_at ON {TABLE} (decided_at)",
         f"""CREATE TABLE IF NOT EXISTS {WINDOW_TABLE} (
             window_hash TEXT PRIMARY KEY,
             bars JSONB NOT NULL
         )""",
-        f"CREATE OR REPLACE VIEW {REQUEST_VIEW} AS SELECT a.decision_id, a.request_id, a.decided_at, "
-        "CASE WHEN a.bars_window IS NULL THEN a.request ELSE a.request || jsonb_build_object('bars', w.bars) "
-        f"END AS request FROM {TABLE} a LEFT JOIN {WINDOW_TABLE} w ON w.window_hash = a.bars_window",
+        view_if_missing(
+            REQUEST_VIEW,
+            "SELECT a.decision_id, a.request_id, a.decided_at, CASE WHEN a.bars_window IS NULL THEN a.request "
+            "ELSE a.request || jsonb_build_object('bars', w.bars) END AS request "
+            f"FROM {TABLE} a LEFT JOIN {WINDOW_TABLE} w ON w.window_hash = a.bars_window",
+        ),
         f"""CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
             decision_id TEXT PRIMARY KEY,
             rejected_at TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -49,7 +49,8 @@ class ModelView:
     anomaly_reasons: tuple[str, ...]
     features_hash: str
     """Digest of what the predictor and the volatility model were given, for the audit log."""
-    inputs: ModelInputs | None = None
+    inputs: ModelInputs | None = field(default=None, compare=False)
+    """Kept for shadow scoring; not part of what a view says, so views compare without it."""
 
 
 def features_hash(x: np.ndarray, volatility_inputs: np.ndarray) -> str:

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from serving_support import AUTH, decision_body, free_port, serve, settings_for
 
 from nexus_serving.audit import AuditLog, AuditRecord
+from nexus_serving.audit.record import to_row
 from nexus_serving.audit.sinks import PostgresSink
 from nexus_serving.metrics import ServiceMetrics
 
@@ -230,3 +231,23 @@ def test_postgres_unreachable_for_a_minute_under_load_loses_and_repeats_nothing(
     assert whole == [(len(answered),)], "the spool forwarded each bar window with the rows on it"
     assert during > 100
     print(f"\nPostgreSQL cut 60 s under load: {len(answered)} decisions, {during} by the end of the outage")
+
+
+def test_a_worker_migrating_on_connect_does_not_wait_for_readers_of_the_views(market, schema):
+    """A reader holding the views (monitoring mid-query) must not block a worker that connects:
+    the views are created once, never replaced on connect (which needs an exclusive lock)."""
+    from nexus_serving.audit.shadow_table import PAIR_VIEW
+    from nexus_serving.audit.sinks import REQUEST_VIEW
+
+    first = PostgresSink(PG_URL, schema)
+    first.commit([])  # creates the tables and views
+    first.close()
+    with psycopg.connect(PG_URL) as reader:  # one open transaction holding both views
+        reader.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        for view in (REQUEST_VIEW, PAIR_VIEW):
+            reader.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(view))).fetchone()
+        worker = PostgresSink(PG_URL, schema)
+        records = audit_records(market, 1, prefix="during-read")
+        worker.commit([to_row(r) for r in records])  # migrates on connect, then stores
+        worker.close()
+    assert _query(schema, "SELECT count(*) FROM decision_audit") == [(1,)]
