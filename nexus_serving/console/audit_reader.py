@@ -40,6 +40,25 @@ _SQLITE_ONE = _ONE.format(strategy="json_extract(a.request, '$.signal.strategy_i
 _POSTGRES_ONE = _ONE.format(strategy="(a.request->'signal'->>'strategy_id')", p="%s::text")
 
 
+MAX_MARKS = 2000
+_EQUITY = (
+    "SELECT decided_at, {book} AS book, {equity} AS equity FROM {table} "
+    "WHERE {equity} IS NOT NULL ORDER BY decided_at DESC LIMIT {n}"
+)
+_SQLITE_EQUITY = _EQUITY.format(
+    book="json_extract(request, '$.portfolio.book')",
+    equity="json_extract(request, '$.portfolio.equity')",
+    table=TABLE,
+    n="?",
+)
+_POSTGRES_EQUITY = _EQUITY.format(
+    book="(request->'portfolio'->>'book')",
+    equity="(request->'portfolio'->>'equity')::double precision",
+    table=TABLE,
+    n="%s",
+)
+
+
 @dataclass(frozen=True)
 class Filters:
     symbol: str | None = None
@@ -150,3 +169,13 @@ def decision(settings: Settings, decision_id: str) -> DecisionRow | None:
     """One decision with its full request (bars included), or None when the store has no such id."""
     rows = _query(settings, _SQLITE_ONE, _POSTGRES_ONE, (decision_id,))
     return _row(rows[0]) if rows else None
+
+
+def equity_marks(settings: Settings, limit: int = MAX_MARKS) -> list[tuple[str, str | None, float]]:
+    """(decided at, book, equity) of the newest decisions that were asked with a portfolio,
+    oldest first: the equity curve each book's decisions saw."""
+    rows = _query(settings, _SQLITE_EQUITY, _POSTGRES_EQUITY, (max(1, min(limit, MAX_MARKS)),))
+    return [
+        (at if isinstance(at, str) else at.isoformat(), book, float(equity))
+        for at, book, equity in reversed(rows)
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -30,7 +30,7 @@ _CSRF_CONTEXT = b"nexus-console-csrf"
 class Viewer:
     """Who is signed in: ``admin`` is the admin's name when the token is an admin token."""
 
-    token: str
+    token: str = field(repr=False)  # never in a log line or a traceback's locals
     admin: str | None
 
     @property

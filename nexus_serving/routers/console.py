@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
-from nexus_serving.console.audit_reader import Filters, decision, recent_decisions
+from nexus_serving.console.audit_reader import Filters, decision, equity_marks, recent_decisions
+from nexus_serving.console.equity_series import equity_series
 from nexus_serving.console.models_view import models_view
 from nexus_serving.console.pages import SECURITY_HEADERS, STATIC_DIR, Live, live, render
 from nexus_serving.console.portfolio_view import portfolio_view
@@ -32,6 +33,7 @@ from nexus_serving.console.session import (
     viewer_for,
 )
 from nexus_serving.deps import ServicesDep
+from nexus_serving.responses import OrjsonResponse
 from nexus_serving.risk.schemas import KillSwitchChange
 from nexus_serving.services import Services
 
@@ -163,6 +165,14 @@ def risk_fragment(
 ) -> Response:
     current = _risk_live(services)
     return _poll(request, "live_risk.html", {"risk_live": current}, current, seen)
+
+
+@router.get("/data/equity", response_class=OrjsonResponse)
+def equity_data(viewer: FragmentViewerDep, services: ServicesDep) -> OrjsonResponse:
+    """Each book's equity curve and drawdown for the risk panel's chart."""
+    settings = services.settings
+    marks = equity_marks(settings) if settings.audit_enabled else []
+    return OrjsonResponse(equity_series(marks, settings.drawdown_limit), headers=SECURITY_HEADERS)
 
 
 @router.get("/decisions/{decision_id}")

@@ -49,9 +49,11 @@ def _csrf(client: httpx.Client) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/console").text).group(1)
 
 
-def _decide(service: httpx.Client, market, request_id: str, symbol: str = "S3") -> dict:
+def _decide(service: httpx.Client, market, request_id: str, symbol: str = "S3", **body) -> dict:
     reply = service.post(
-        "/v1/decisions", json=decision_body(market, request_id=request_id, symbol=symbol), headers=AUTH
+        "/v1/decisions",
+        json=decision_body(market, request_id=request_id, symbol=symbol, **body),
+        headers=AUTH,
     )
     assert reply.status_code == 200, reply.text
     return reply.json()
@@ -221,6 +223,23 @@ def test_what_a_caller_types_is_escaped(service):
         page = client.get("/console", params={"symbol": '"><script>alert(1)</script>'}).text
     assert "<script>alert(1)</script>" not in page
     assert "&#34;&gt;&lt;script&gt;" in page
+
+
+def test_the_equity_chart_gets_each_books_curve_and_drawdown(service, market):
+    with httpx.Client(base_url=service.base_url) as anonymous:
+        assert anonymous.get("/console/data/equity").status_code == 401
+    for i, equity in enumerate((100_000.0, 110_000.0, 99_000.0)):
+        _decide(
+            service, market, f"console-equity-{i}", symbol="S8", portfolio={"book": "chart", "equity": equity}
+        )
+    with _signed_in(service, TOKEN) as client:
+        data = client.get("/console/data/equity").json()
+        assert 'id="equity-chart"' in client.get("/console").text
+    assert data["limit"] == pytest.approx(0.20)
+    book = data["books"]["chart"]
+    assert book["equity"] == [100_000.0, 110_000.0, 99_000.0]
+    assert book["drawdown"] == pytest.approx([0.0, 0.0, 0.1])
+    assert book["t"] == sorted(book["t"])
 
 
 def test_sign_out_clears_the_cookie(service):

@@ -129,6 +129,28 @@ def test_a_decision_made_through_the_api_appears_in_the_signed_in_page(page, ser
     assert "browser-appears" in page.find_element(By.ID, "decision-request").text
 
 
+def test_the_risk_panel_charts_each_books_equity(page, service, market):
+    for i, equity in enumerate((100_000.0, 104_000.0, 97_000.0)):
+        body = decision_body(
+            market,
+            request_id=f"browser-equity-{i}",
+            symbol="S9",
+            portfolio={"book": "main", "equity": equity},
+        )
+        assert service.post("/v1/decisions", json=body, headers=AUTH).status_code == 200
+    _sign_in(page, str(service.base_url), TOKEN)
+    chart = WebDriverWait(page, POLL_WAIT_S).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, '#equity-chart .chart[data-book="main"] canvas'))
+    )
+    assert chart.size["width"] > 0
+    label = page.find_element(By.CSS_SELECTOR, '#equity-chart .chart[data-book="main"]').get_attribute(
+        "aria-label"
+    )
+    assert "equity 97000.00" in label and "drawdown 6.7%" in label
+    refused = [entry["message"] for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert refused == []  # nothing the Content-Security-Policy refused, no file missing
+
+
 def test_engaging_the_kill_switch_in_the_page_halts_new_decisions(page, service, market):
     _sign_in(page, str(service.base_url), ADMIN_TOKEN)
     WebDriverWait(page, POLL_WAIT_S).until(ec.presence_of_element_located((By.ID, "kill-switch-form")))
@@ -148,7 +170,13 @@ def test_engaging_the_kill_switch_in_the_page_halts_new_decisions(page, service,
         assert any(reason.startswith("KILL_SWITCH") for reason in halted["reasons"])
         assert _cell(page, halted["decision_id"]) == "halt"
         if SCREENSHOT:
+            page.set_window_size(1400, 2000)
+            WebDriverWait(page, POLL_WAIT_S).until(
+                ec.presence_of_element_located((By.CSS_SELECTOR, "#equity-chart canvas"))
+            )
+            page.execute_script("window.scrollTo(0, 0)")
             page.save_screenshot(SCREENSHOT)
+            page.set_window_size(1400, 1100)
     finally:
         page.find_element(By.ID, "switch-release").click()
         page.find_element(By.ID, "switch-reason").send_keys("feed fixed")

@@ -13,7 +13,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from serving_support import AUTH, TOKEN, decision_body, serve, settings_for
 
-from nexus_serving.console.audit_reader import Filters, decision, recent_decisions
+from nexus_serving.console.audit_reader import Filters, decision, equity_marks, recent_decisions
 
 pytestmark = pytest.mark.postgres
 
@@ -42,13 +42,18 @@ def test_recent_decisions_and_one_decision_come_from_postgres(trained_registry, 
             ).json()
             for i in (1, 2)
         ]
+        with_book = decision_body(
+            market, request_id="pg-console-equity", symbol="S3", portfolio={"book": "pg", "equity": 5000.0}
+        )
+        assert client.post("/v1/decisions", json=with_book, headers=AUTH).status_code == 200
         with httpx.Client(base_url=client.base_url) as browser:
             assert browser.post("/console/sign-in", data={"token": TOKEN}).status_code == 303
             fragment = browser.get("/console/fragments/decisions", params={"symbol": "S2"}).text
             assert made[1]["decision_id"] in fragment and made[0]["decision_id"] not in fragment
 
     newest_first = recent_decisions(settings, Filters())
-    assert [row.decision_id for row in newest_first] == [made[1]["decision_id"], made[0]["decision_id"]]
+    assert [row.decision_id for row in newest_first][1:] == [made[1]["decision_id"], made[0]["decision_id"]]
+    assert [(book, equity) for _, book, equity in equity_marks(settings)] == [("pg", 5000.0)]
     assert [row.symbol for row in recent_decisions(settings, Filters(symbol="S1"))] == ["S1"]
     assert len(recent_decisions(settings, Filters(strategy="st-1", action=made[0]["action"]))) >= 1
     assert recent_decisions(settings, Filters(strategy="nobody")) == []

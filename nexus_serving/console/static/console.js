@@ -15,6 +15,58 @@
     try { detail = JSON.parse(xhr.responseText).detail; } catch (e) { detail = xhr.statusText; }
     say("Refused (" + xhr.status + "): " + detail);
   });
+  function percent(value) { return value == null ? "" : (value * 100).toFixed(1) + "%"; }
+
+  // The risk panel's chart (uPlot, served from /console/static): one per book, redrawn every 10 s.
+  function drawEquity() {
+    var figure = document.getElementById("equity-chart");
+    if (!figure || !window.uPlot) { return; }
+    fetch(figure.dataset.src, {credentials: "same-origin"}).then(function (reply) {
+      if (!reply.ok) { throw new Error(String(reply.status)); }
+      return reply.json();
+    }).then(function (data) {
+      var holder = figure.querySelector(".charts");
+      var names = Object.keys(data.books);
+      figure.querySelector(".empty").hidden = names.length > 0;
+      holder.replaceChildren();
+      names.forEach(function (name) {
+        var series = data.books[name];
+        var last = series.equity.length - 1;
+        var box = document.createElement("div");
+        box.className = "chart";
+        box.dataset.book = name;
+        box.setAttribute("role", "img");
+        box.setAttribute("aria-label", "Book " + name + ": equity " + series.equity[last].toFixed(2) +
+          ", drawdown " + percent(series.drawdown[last]) + " over " + series.t.length + " decisions");
+        holder.appendChild(box);
+        var peak = Math.max.apply(null, series.drawdown.concat([data.limit]));
+        new window.uPlot({
+          title: "Book " + name,
+          width: Math.max(Math.min(holder.clientWidth || 800, 1000), 300),
+          height: 240,
+          scales: {eq: {}, dd: {range: [0, peak * 1.1]}},
+          series: [
+            {},
+            {label: "Equity", scale: "eq", stroke: "#0550ae", width: 2},
+            {label: "Drawdown", scale: "dd", stroke: "#a40e26", width: 1, value: function (u, v) { return percent(v); }}
+          ],
+          axes: [
+            {},
+            {scale: "eq", size: 80},
+            {scale: "dd", side: 1, size: 50, grid: {show: false},
+             values: function (u, values) { return values.map(function (v) { return (v * 100).toFixed(0) + "%"; }); }}
+          ]
+        }, [series.t, series.equity, series.drawdown], box);
+      });
+    }).catch(function (error) {
+      if (error.message === "401") { window.location.assign("/console/sign-in"); }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    drawEquity();
+    if (document.getElementById("equity-chart")) { window.setInterval(drawEquity, 10000); }
+  });
+
   document.addEventListener("htmx:sendError", function () {
     say("The decision service did not answer; retrying.");
   });
