@@ -15,16 +15,14 @@ PostgreSQL database of ``NEXUS_AUDIT_DATABASE_URL`` (and ``NEXUS_AUDIT_SCHEMA``)
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from nexus_assets.paths import DECISION_STORE_PAGE_SIZE, decision_store_location
-from nexus_assets.postgres_migrate import DECISION_STORE_LOCK, connect_migrated
+from nexus_assets.postgres_migrate import DECISION_STORE_LOCK
+from nexus_assets.sql_store import SqlStore
 
 KILL_SWITCH_TABLE = "risk_kill_switch_event"
 LATCH_TABLE = "risk_anomaly_latch"
@@ -211,26 +209,18 @@ def mark_rows(moves: Iterable[Moved]) -> list[tuple]:
     return [tuple(row) for row in marks.values()]
 
 
-class RiskStore:
+class RiskStore(SqlStore):
     """Reads and sets the shared risk state; thread-safe, one connection kept and reopened after a failure."""
 
+    SQLITE_DDL = SQLITE_DDL
+    POSTGRES_DDL = POSTGRES_DDL
+    MIGRATION_LOCK = DECISION_STORE_LOCK
+    # The page size takes effect only for whoever creates the file first.
+    SQLITE_PRAGMAS = (f"PRAGMA page_size={DECISION_STORE_PAGE_SIZE}", "PRAGMA journal_mode=WAL")
+    POSTGRES_NAME = "the PostgreSQL audit store"
+
     def __init__(self, url: str | None = None, schema: str | None = None) -> None:
-        self._location: Path | str = decision_store_location(url)
-        self._schema = schema
-        self._conn: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def description(self) -> str:
-        return (
-            f"sqlite:///{self._location}"
-            if isinstance(self._location, Path)
-            else "the PostgreSQL audit store"
-        )
-
-    @property
-    def _postgres(self) -> bool:
-        return not isinstance(self._location, Path)
+        super().__init__(decision_store_location(url), schema)
 
     def read(self) -> KillSwitch:
         """The kill switch: the newest change, or ``RELEASED``; raises when the store cannot be reached."""
@@ -241,7 +231,7 @@ class RiskStore:
     def set(self, engaged: bool, changed_by: str, reason: str) -> KillSwitch:
         """Record a change of the kill switch and return the state it makes."""
         changed_at = datetime.now(UTC)
-        mark = "%s" if self._postgres else "?"
+        mark = self._mark
         insert = (
             f"INSERT INTO {KILL_SWITCH_TABLE} (engaged, changed_by, changed_at, reason) "
             f"VALUES ({mark}, {mark}, {mark}, {mark})"
@@ -280,7 +270,7 @@ class RiskStore:
         """Start a new generation of ``book``'s mark, its peak set to ``peak_equity`` (default: its
         latest equity, so its drawdown is zero). Raises ``KeyError`` for a book never marked."""
         at = datetime.now(UTC)
-        mark = "%s" if self._postgres else "?"
+        mark = self._mark
         update = (
             f"UPDATE {MARK_TABLE} SET peak_equity = COALESCE({mark}, equity), generation = generation + 1, "
             f"updated_at = {mark}, reset_by = {mark}, reset_reason = {mark} WHERE book = {mark}"
@@ -289,49 +279,6 @@ class RiskStore:
         if not self._run(lambda conn: self._write(conn, update, values)):
             raise KeyError(book)
         return self.marks()[book]
-
-    def close(self) -> None:
-        with self._lock:
-            self._close()
-
-    def _when(self, at: datetime) -> datetime | str:
-        return at if self._postgres else at.isoformat()
-
-    def _write(self, conn: Any, statement: str, values: tuple) -> int:
-        """Run one write in its own transaction; how many rows it changed."""
-        if self._postgres:
-            return conn.execute(statement, values).rowcount
-        with conn:
-            return conn.execute(statement, values).rowcount
-
-    def _run(self, step: Any) -> Any:
-        with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                return step(self._conn)
-            except BaseException:
-                self._close()
-                raise
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
-
-    def _connect(self) -> Any:
-        if isinstance(self._location, Path):
-            self._location.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._location, timeout=5.0, check_same_thread=False)
-            conn.execute(f"PRAGMA page_size={DECISION_STORE_PAGE_SIZE}")  # whoever creates the file first
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                for statement in SQLITE_DDL:
-                    conn.execute(statement)
-            return conn
-        return connect_migrated(
-            self._location, self._schema, POSTGRES_DDL, lock_key=DECISION_STORE_LOCK, statement_timeout="5s"
-        )
 
 
 def _instant(value: datetime | str) -> datetime:

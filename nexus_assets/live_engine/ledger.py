@@ -27,11 +27,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +37,7 @@ from typing import Any, Literal
 from nexus_assets.live_engine.models import Order, OrderRequest
 from nexus_assets.paths import order_ledger_path, store_location
 from nexus_assets.postgres_migrate import connect_migrated
+from nexus_assets.sql_store import SqlStore
 
 IntentState = Literal["sending", "placed", "unsent", "rejected", "lost"]
 TABLE = "live_engine_order_intent"
@@ -127,14 +126,18 @@ class Intent:
         return self.state == "sending" or (self.state == "placed" and self.engine_status == "pending")
 
 
-class OrderLedger:
+class OrderLedger(SqlStore):
     """Thread-safe; one connection, reopened after a failure."""
 
+    SQLITE_DDL = SQLITE_DDL
+    POSTGRES_DDL = POSTGRES_DDL
+    MIGRATION_LOCK = LEDGER_LOCK
+    # An acknowledged intent survives a power cut.
+    SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL")
+    POSTGRES_NAME = "the PostgreSQL ledger"
+
     def __init__(self, url: str | None = None, schema: str | None = None) -> None:
-        self._location: Path | str = store_location(url, order_ledger_path())
-        self._schema = schema
-        self._conn: Any = None
-        self._lock = threading.Lock()
+        super().__init__(store_location(url, order_ledger_path()), schema)
 
     @classmethod
     def from_env(cls) -> OrderLedger:
@@ -142,14 +145,6 @@ class OrderLedger:
             os.environ.get("NEXUS_LEDGER_DATABASE_URL") or None,
             os.environ.get("NEXUS_LEDGER_SCHEMA") or None,
         )
-
-    @property
-    def description(self) -> str:
-        return f"sqlite:///{self._location}" if isinstance(self._location, Path) else "the PostgreSQL ledger"
-
-    @property
-    def _postgres(self) -> bool:
-        return not isinstance(self._location, Path)
 
     # reads -------------------------------------------------------------------------------
 
@@ -174,9 +169,7 @@ class OrderLedger:
     def record(self, request: OrderRequest, allocation_id: str) -> Intent:
         """Write the intent to send ``request`` (state ``sending``); committed when this returns."""
         now = datetime.now(UTC)
-        mark = self._mark
-        insert = f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({', '.join([mark] * 15)})"
-        values = (
+        intent = Intent(
             request.client_key,
             allocation_id,
             request.deployment_id,
@@ -190,27 +183,13 @@ class OrderLedger:
             None,
             None,
             None,
-            self._when(now),
-            self._when(now),
+            now,
+            now,
         )
+        insert = f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({', '.join([self._mark] * 15)})"
+        values = (*astuple(intent)[:13], self._when(now), self._when(now))
         self._run(lambda conn: self._write(conn, insert, values))
-        return Intent(
-            request.client_key,
-            allocation_id,
-            request.deployment_id,
-            request.symbol,
-            request.side,
-            request.type,
-            float(request.quantity),
-            request.price,
-            "sending",
-            None,
-            None,
-            None,
-            None,
-            now,
-            now,
-        )
+        return intent
 
     def placed(self, client_key: str, order: Order, detail: str | None = None) -> None:
         """The engine holds ``order`` for this intent."""
@@ -262,15 +241,7 @@ class OrderLedger:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        with self._lock:
-            self._close()
-
     # plumbing ----------------------------------------------------------------------------
-
-    @property
-    def _mark(self) -> str:
-        return "%s" if self._postgres else "?"
 
     def _update(self, client_key: str, **columns: Any) -> None:
         mark = self._mark
@@ -280,44 +251,6 @@ class OrderLedger:
         changed = self._run(lambda conn: self._write(conn, statement, (*columns.values(), client_key)))
         if not changed:
             raise KeyError(client_key)
-
-    def _when(self, at: datetime) -> datetime | str:
-        return at if self._postgres else at.astimezone(UTC).isoformat()
-
-    def _write(self, conn: Any, statement: str, values: tuple) -> int:
-        if self._postgres:
-            return conn.execute(statement, values).rowcount
-        with conn:
-            return conn.execute(statement, values).rowcount
-
-    def _run(self, step: Any) -> Any:
-        with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                return step(self._conn)
-            except BaseException:
-                self._close()
-                raise
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
-
-    def _connect(self) -> Any:
-        if isinstance(self._location, Path):
-            self._location.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._location, timeout=5.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # an acknowledged intent survives a power cut
-            with conn:
-                for statement in SQLITE_DDL:
-                    conn.execute(statement)
-            return conn
-        return connect_migrated(
-            self._location, self._schema, POSTGRES_DDL, lock_key=LEDGER_LOCK, statement_timeout="5s"
-        )
 
 
 def _instant(value: datetime | str | None) -> datetime | None:

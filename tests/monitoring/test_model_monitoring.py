@@ -107,8 +107,10 @@ def _store(path: Path, records: list[AuditRecord]) -> None:
     sink.close()
 
 
-def _materialize(instance, market, features, audit_path: Path, **config) -> dg.ExecuteInProcessResult:
-    """``model_monitoring`` in a real run on ``instance``, its inputs the given bars and features."""
+def _run_on(
+    instance, asset: dg.AssetsDefinition, market, features, audit: Path, config: dict
+) -> dg.ExecuteInProcessResult:
+    """``asset`` in a real run on ``instance``, its inputs the given bars and features."""
 
     @dg.asset(name="market_bars")
     def bars() -> pl.DataFrame:
@@ -119,13 +121,16 @@ def _materialize(instance, market, features, audit_path: Path, **config) -> dg.E
         return features
 
     return dg.materialize_to_memory(
-        [bars, feature_table, model_monitoring],
-        resources={"decision_log": DecisionLogResource(database_url=f"sqlite:///{audit_path}")},
+        [bars, feature_table, asset],
+        resources={"decision_log": DecisionLogResource(database_url=f"sqlite:///{audit}")},
         instance=instance,
-        run_config={
-            "ops": {"model_monitoring": {"config": {"window_bars": 40, "min_predictions": 50, **config}}}
-        },
+        run_config={"ops": {asset.key.to_python_identifier(): {"config": config}}},
     )
+
+
+def _materialize(instance, market, features, audit_path: Path, **config) -> dg.ExecuteInProcessResult:
+    settings = {"window_bars": 40, "min_predictions": 50, **config}
+    return _run_on(instance, model_monitoring, market, features, audit_path, settings)
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -281,19 +286,8 @@ def _shadow_rows(records: list[AuditRecord], *, right_way: bool) -> list[tuple]:
 
 
 def _promote(instance, market, features, audit: Path, **config) -> dg.ExecuteInProcessResult:
-    @dg.asset(name="market_bars")
-    def bars() -> pl.DataFrame:
-        return market
-
-    @dg.asset(name="features")
-    def feature_table() -> pl.DataFrame:
-        return features
-
-    return dg.materialize_to_memory(
-        [bars, feature_table, model_promotion],
-        resources={"decision_log": DecisionLogResource(database_url=f"sqlite:///{audit}")},
-        instance=instance,
-        run_config={"ops": {"model_promotion": {"config": {"min_shadow_decisions": 100, **config}}}},
+    return _run_on(
+        instance, model_promotion, market, features, audit, {"min_shadow_decisions": 100, **config}
     )
 
 
