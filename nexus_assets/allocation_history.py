@@ -19,6 +19,7 @@ from nexus_assets.lona.wire import parse_time
 from nexus_assets.ml.monitoring.outcomes import PREDICTION_COLUMNS
 from nexus_assets.ml.registry.names import ANOMALY_MODEL, PREDICTOR_MODEL, VOLATILITY_MODEL
 from nexus_assets.paths import data_dir
+from nexus_assets.stored_files import write_atomically
 
 HISTORY_DIR = "allocation_predictions"
 
@@ -46,6 +47,8 @@ def allocation_predictions(
             "anomaly_score": rows["anomaly_score"],
             "confidence": rows["confidence"],
             "target_weight": rows["target_weight"],
+            "action": rows["action"],
+            "strategy_id": [None] * rows.height,
         },
         schema=PREDICTION_COLUMNS,
     )
@@ -58,8 +61,7 @@ def record_allocation(
     folder = history_path(base)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{allocation_id}.parquet"
-    with path.open("wb") as handle:
-        allocation_predictions(table, versions, allocation_id).write_parquet(handle)
+    write_atomically(path, allocation_predictions(table, versions, allocation_id).write_parquet)
     return path
 
 
@@ -74,7 +76,9 @@ def allocated_predictions(base: str | None = None, since: datetime | None = None
                     frames.append(pl.read_parquet(handle))
     if not frames:
         return pl.DataFrame(schema=PREDICTION_COLUMNS)
-    frame = pl.concat(frames, how="vertical_relaxed").cast(PREDICTION_COLUMNS)  # type: ignore[arg-type]
+    # Files kept before a column was added lack it: it reads as null.
+    frame = pl.concat([pl.DataFrame(schema=PREDICTION_COLUMNS), *frames], how="diagonal_relaxed")
+    frame = frame.select(list(PREDICTION_COLUMNS)).cast(PREDICTION_COLUMNS)  # type: ignore[arg-type]
     if since is not None:
         frame = frame.filter(pl.col("decided_at") >= since)
     return frame.sort("decided_at")

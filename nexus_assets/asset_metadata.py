@@ -37,6 +37,7 @@ def markdown_table(frame: pl.DataFrame) -> str:
         tbl_rows=frame.height,
         tbl_cols=frame.width,
         fmt_str_lengths=40,
+        tbl_width_chars=60_000,  # never wrapped: Markdown rows are one line each
     ):
         return str(frame)
 

@@ -25,9 +25,14 @@ DECISION_TABLE = "decision_audit"
 SHADOW_VIEW = "decision_shadow_pair"
 """The service's join of each decision scored in shadow with its audit row."""
 _QUERY = (
-    "SELECT decision_id, decided_at, symbol, model_versions, response FROM {table} "
+    "SELECT decision_id, decided_at, symbol, model_versions, response, action, {strategy} FROM {table} "
     "WHERE decided_at >= {mark} ORDER BY decided_at"
 )
+_STRATEGY = {
+    "sqlite": "json_extract(request, '$.signal.strategy_id')",
+    "postgresql": "(request->'signal'->>'strategy_id')",
+}
+"""The decided signal's strategy, read in the database (the request's bars stay there)."""
 
 
 def _instant(value: datetime | str) -> datetime:
@@ -56,7 +61,8 @@ def _rows(
             ).fetchone()
             if found is None:
                 return []
-            return conn.execute(query.format(table=table, mark="?"), (since.isoformat(),)).fetchall()
+            statement = query.format(table=table, mark="?", strategy=_STRATEGY["sqlite"])
+            return conn.execute(statement, (since.isoformat(),)).fetchall()
     import psycopg
     from psycopg import sql
 
@@ -66,7 +72,8 @@ def _rows(
         exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
         if exists is None or exists[0] is None:
             return []
-        return conn.execute(query.format(table=table, mark="%s"), (since,)).fetchall()
+        statement = query.format(table=table, mark="%s", strategy=_STRATEGY["postgresql"])
+        return conn.execute(statement, (since,)).fetchall()
 
 
 def served_predictions(
@@ -80,7 +87,7 @@ def served_predictions(
     columns of ``PREDICTION_COLUMNS``; an empty frame when the store holds none yet."""
     since = since or datetime.now(UTC) - timedelta(days=days)
     records = []
-    for decision_id, decided_at, symbol, versions, response in _rows(
+    for decision_id, decided_at, symbol, versions, response, action, strategy_id in _rows(
         decision_store_location(url), schema, since
     ):
         made_by, answer = _json(versions), _json(response)
@@ -97,6 +104,8 @@ def served_predictions(
                 "anomaly_score": answer.get("anomaly_score"),
                 "confidence": answer.get("confidence"),
                 "target_weight": answer.get("target_weight"),
+                "action": action,
+                "strategy_id": strategy_id,
             }
         )
     return pl.DataFrame(records, schema=PREDICTION_COLUMNS)

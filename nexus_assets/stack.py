@@ -83,6 +83,8 @@ def _environment(config: StackConfig) -> dict[str, str]:
         NEXUS_ENV=env.get("NEXUS_ENV", "development"),
         NEXUS_MODEL_POLL_SECONDS=env.get("NEXUS_MODEL_POLL_SECONDS", str(config.model_poll_seconds)),
         NEXUS_SIGNAL_POLL_SECONDS=env.get("NEXUS_SIGNAL_POLL_SECONDS", str(config.signal_poll_seconds)),
+        # The console links its panels to the assets, checks and runs they come from.
+        NEXUS_DAGSTER_URL=env.get("NEXUS_DAGSTER_URL", config.dagster_url),
     )
     return env
 

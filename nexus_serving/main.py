@@ -19,6 +19,7 @@ from nexus_serving.allocation_reader import latest_allocation
 from nexus_serving.audit import open_audit_log
 from nexus_serving.audit.sinks import open_sink
 from nexus_serving.body_limit import BodyLimitMiddleware
+from nexus_serving.console.stored_tables import stored_tables
 from nexus_serving.decisions.idempotency import ResponseStore
 from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import MICRO_BATCH_MAX, DecisionPipeline
@@ -124,6 +125,7 @@ def build_services(settings: Settings) -> Services:
         decisions=MicroBatcher(pipeline.decide, MICRO_BATCH_MAX),
         allocations=latest_allocation(settings.data_dir),
         risk_watch=risk_watch,
+        tables=stored_tables(settings.data_dir),
         audit=audit,
     )
 

@@ -31,7 +31,7 @@ from nexus_assets.ml.registry.champions import (
     load_champions,
     open_champions,
 )
-from nexus_assets.ml.registry.names import CHALLENGER_ALIAS
+from nexus_assets.ml.registry.names import CHALLENGER_ALIAS, GATE_TAG_PREFIX
 from nexus_serving.challengers import (
     CHALLENGER_FOLDER,
     challenger_folders,
@@ -55,6 +55,11 @@ class ModelInfo:
     alias: str
     trained_at: datetime
     """The version's ``trained_until`` tag, else its registration time."""
+    gate: tuple[tuple[str, str], ...] = ()
+    """The promotion gate's verdict on this version: its ``gate.*`` tags, the prefix dropped,
+    sorted (a tuple: the info is hashed)."""
+    run_id: str | None = None
+    """The MLflow run that logged the version."""
 
     def age_days(self, now: datetime) -> float:
         return max((now - self.trained_at).total_seconds() / 86_400.0, 0.0)
@@ -138,17 +143,27 @@ def _trained_at(tags: dict[str, str], created_ms: int | None) -> datetime:
     return datetime.fromtimestamp((created_ms or 0) / 1000, tz=UTC)
 
 
-def _info_to_json(info: ModelInfo) -> dict[str, str]:
+def _info_to_json(info: ModelInfo) -> dict[str, object]:
     return {
         "name": info.name,
         "version": info.version,
         "alias": info.alias,
         "trained_at": info.trained_at.isoformat(),
+        "gate": dict(info.gate),
+        "run_id": info.run_id,
     }
 
 
-def _info_from_json(data: dict[str, str]) -> ModelInfo:
-    return ModelInfo(data["name"], data["version"], data["alias"], datetime.fromisoformat(data["trained_at"]))
+def _info_from_json(data: dict) -> ModelInfo:
+    """A cached bundle's model; one cached before the gate and run were kept has neither."""
+    return ModelInfo(
+        data["name"],
+        data["version"],
+        data["alias"],
+        datetime.fromisoformat(data["trained_at"]),
+        tuple(sorted((data.get("gate") or {}).items())),
+        data.get("run_id"),
+    )
 
 
 def load_from_registry(client: MlflowClient, cache_dir: Path) -> ModelBundle:
@@ -177,8 +192,19 @@ def load_from_registry(client: MlflowClient, cache_dir: Path) -> ModelBundle:
 
 def _model_info(client: MlflowClient, name: str, version: str, alias: str) -> ModelInfo:
     found = client.get_model_version(name, version)
+    tags = dict(found.tags or {})
+    gate = {
+        key.removeprefix(GATE_TAG_PREFIX): value
+        for key, value in tags.items()
+        if key.startswith(GATE_TAG_PREFIX)
+    }
     return ModelInfo(
-        name, str(found.version), alias, _trained_at(dict(found.tags or {}), found.creation_timestamp)
+        name,
+        str(found.version),
+        alias,
+        _trained_at(tags, found.creation_timestamp),
+        tuple(sorted(gate.items())),
+        found.run_id or None,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from nexus_serving.allocation_schemas import AllocationResponse
 from nexus_serving.audit import AuditLog
+from nexus_serving.console.stored_tables import StoredTables
 from nexus_serving.decisions.micro_batch import MicroBatcher
 from nexus_serving.decisions.pipeline import Answer, DecisionPipeline, PendingDecision
 from nexus_serving.metrics import ServiceMetrics
@@ -26,5 +27,7 @@ class Services:
     allocations: StoredAsset[AllocationResponse]
     risk_watch: RiskWatch
     """Read from the decision store by a thread of its own; started by the app's lifespan."""
+    tables: StoredTables
+    """The strategies, reviews and monitoring snapshot the console shows."""
     audit: AuditLog | None = None
     """Started by the app's lifespan; None when auditing is turned off."""

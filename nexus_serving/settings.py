@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     whatever the switch in the store says (``POST /v1/risk/kill-switch`` cannot release it)."""
     tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")
     """MLflow tracking and registry URI; unset means the project default (``registry.tracking_uri``)."""
+    dagster_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """The Dagster UI (``NEXUS_DAGSTER_URL``, http or https): the console links its panels to the
+    assets, checks and runs they come from. Unset: no links."""
 
     @property
     def tokens(self) -> tuple[bytes, ...]:

@@ -1,14 +1,14 @@
-"""An asset table the graph materializes, read by the service only when the stored file changes.
+"""A file the graph materializes, read by the service only when it changes.
 
-The Parquet IO manager replaces files atomically, so a changed modification time means a
-complete new table; parsing happens once per change, never per request.
+The graph replaces its files atomically (``nexus_assets.stored_files``), so a changed
+modification time means a complete new file; parsing happens once per change, never per request.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 import polars as pl
 from upath import UPath
@@ -22,14 +22,26 @@ class StoredAssetError(ValueError):
     """The stored file exists but is not a readable table."""
 
 
+def read_bytes(source: BinaryIO) -> bytes:
+    return source.read()
+
+
 class StoredAsset(Generic[T]):
-    """``latest()`` is ``parse(table)`` for the newest stored table, None before the first one."""
+    """``latest()`` is ``parse(read(file))`` for the newest stored file, None before the first one.
+
+    ``read`` is Parquet by default (an asset table); ``read_bytes`` hands a document to ``parse``.
+    """
 
     def __init__(
-        self, asset_file: str, parse: Callable[[pl.DataFrame, UPath], T], base: str | None = None
+        self,
+        asset_file: str,
+        parse: Callable[[Any, UPath], T],
+        base: str | None = None,
+        read: Callable[[BinaryIO], Any] = pl.read_parquet,
     ) -> None:
         self.path = UPath(base or data_dir()) / asset_file
         self._parse = parse
+        self._read = read
         self._cached: tuple[float, T] | None = None
         self._lock = threading.Lock()
 
@@ -44,9 +56,9 @@ class StoredAsset(Generic[T]):
         with self._lock:
             try:
                 with self.path.open("rb") as source:
-                    table = pl.read_parquet(source)
+                    content = self._read(source)
             except (OSError, pl.exceptions.PolarsError) as exc:
-                raise StoredAssetError(f"{self.path}: not a readable Parquet file ({exc})") from exc
-            value = self._parse(table, self.path)
+                raise StoredAssetError(f"{self.path}: not a readable file ({exc})") from exc
+            value = self._parse(content, self.path)
             self._cached = (modified, value)
         return value

@@ -6,16 +6,13 @@ writing never leaves a half-written or truncated asset in place of the previous 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 from pydantic import Field
 from upath import UPath
 
 from nexus_assets.paths import data_dir
+from nexus_assets.stored_files import is_local, write_atomically
 
 
 class PolarsParquetIOManager(dg.UPathIOManager):
@@ -28,23 +25,10 @@ class PolarsParquetIOManager(dg.UPathIOManager):
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj)!r}"
             )
-        if path.protocol in ("", "file", "local"):
-            target = Path(path.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(handle)
-            try:
-                obj.write_parquet(temporary)
-                os.replace(temporary, target)
-            finally:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-            return
-        with path.open("wb") as sink:
-            obj.write_parquet(sink)
+        write_atomically(path, obj.write_parquet)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
-        if path.protocol in ("", "file", "local"):
+        if is_local(path):
             return pl.read_parquet(path.path)
         with path.open("rb") as source:
             return pl.read_parquet(source)

@@ -14,8 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from nexus_assets.monitoring_record import SnapshotUnreadableError
 from nexus_serving.console.audit_reader import Filters, decision, equity_marks, recent_decisions
 from nexus_serving.console.equity_series import equity_series
+from nexus_serving.console.links import Links
 from nexus_serving.console.models_view import models_view
 from nexus_serving.console.pages import SECURITY_HEADERS, STATIC_DIR, Live, live, render
 from nexus_serving.console.portfolio_view import portfolio_view
@@ -32,10 +34,12 @@ from nexus_serving.console.session import (
     same_origin,
     viewer_for,
 )
+from nexus_serving.console.strategies_view import strategies_view
 from nexus_serving.deps import ServicesDep
 from nexus_serving.responses import OrjsonResponse
 from nexus_serving.risk.schemas import KillSwitchChange
 from nexus_serving.services import Services
+from nexus_serving.stored_asset import StoredAssetError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, default_response_class=HTMLResponse)
 ACTIONS = ("execute", "reduce", "reject", "halt")
@@ -132,6 +136,7 @@ def console_page(
     strategy: _Filter = None,
 ) -> HTMLResponse:
     filters = _filters(symbol, action, strategy)
+    links = Links.of(services.settings.dagster_url, services.settings.tracking_uri)
     context = _base(viewer, services) | {
         "filters": filters,
         "decisions_live": _decisions_live(services, filters),
@@ -139,8 +144,10 @@ def console_page(
         "risk_live": _risk_live(services),
         "portfolio": portfolio_view(services.allocations),
         "models": models_view(
-            services.store, services.settings.max_model_age_days, services.settings.tracking_uri
+            services.store, services.settings.max_model_age_days, links, services.tables.monitoring
         ),
+        "strategies": strategies_view(services.tables),
+        "links": links,
     }
     return render(request, "console.html", context)
 
@@ -173,6 +180,18 @@ def equity_data(viewer: FragmentViewerDep, services: ServicesDep) -> OrjsonRespo
     settings = services.settings
     marks = equity_marks(settings) if settings.audit_enabled else []
     return OrjsonResponse(equity_series(marks, settings.drawdown_limit), headers=SECURITY_HEADERS)
+
+
+@router.get("/data/monitoring", response_class=OrjsonResponse)
+def monitoring_data(viewer: FragmentViewerDep, services: ServicesDep) -> OrjsonResponse:
+    """The rolling live-skill curves of the last monitoring snapshot for the models panel's charts."""
+    try:
+        snapshot = services.tables.monitoring.latest()
+    except (StoredAssetError, SnapshotUnreadableError) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    curves = [] if snapshot is None else [c.model_dump() for c in snapshot.curves]
+    curves.sort(key=lambda c: (c["model"], not c["champion"], c["version"]))
+    return OrjsonResponse({"curves": curves}, headers=SECURITY_HEADERS)
 
 
 @router.get("/decisions/{decision_id}")

@@ -4,6 +4,7 @@ its check fails, and the decay sensor asks for retraining once."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -399,3 +400,50 @@ def test_allocated_predictions_are_kept_once_and_monitored(tmp_path, market, fea
         ).asset_materialization.metadata
     assert (meta["decisions"].value, meta["allocated_predictions"].value) == (0, kept.height)
     assert not checks[PREDICTOR_CHECK].passed, "the allocations alone show the broken champion"
+
+
+def _on_strategy(record: AuditRecord, strategy_id: str, **change) -> AuditRecord:
+    """The decision as made on a signal of ``strategy_id``, its response changed by ``change``."""
+    fresh = {"decision_id": uuid.uuid4().hex, "request_id": f"r-{uuid.uuid4().hex}"}
+    response = record.response.model_copy(update={**fresh, **change})
+    request = orjson.dumps({"signal": {"strategy_id": strategy_id, "side": "buy"}})
+    return dataclasses.replace(record, response=response, request=request, fingerprint=uuid.uuid4().bytes)
+
+
+def test_the_snapshot_keeps_the_curves_the_verdicts_and_each_strategys_track_record(
+    tmp_path, market, features
+):
+    """``right`` decides with the next bar's sign, ``wrong`` against it; ``right``'s halted
+    decisions count as decisions but not as trades. The console reads all of it back."""
+    from nexus_assets.monitoring_record import read_snapshot
+
+    times = market["timestamp"].unique().sort()
+    _register_champions(times[260], tmp_path / "artifact")
+    base = _decisions(market, features, 262, BREAK, np.random.default_rng(5))
+    audit = tmp_path / "audit.db"
+    right = [_on_strategy(r, "right") for r in base]
+    wrong = [_on_strategy(r, "wrong", target_weight=-r.response.target_weight) for r in base]
+    halted = [_on_strategy(r, "right", action="halt", target_weight=0.0) for r in base[:10]]
+    _store(audit, right + wrong + halted)
+    assert read_snapshot() is None
+    with dg.instance_for_test() as instance:
+        result = _materialize(instance, market, features, audit, psi_warn=50.0, psi_fail=100.0)
+    snapshot = read_snapshot()
+    assert snapshot is not None and snapshot.run_id == result.run_id
+    assert {c.name for c in snapshot.checks} == {PREDICTOR_CHECK, VOLATILITY_CHECK, DRIFT_CHECK}
+    assert snapshot.champions == {"predictor": "1", "volatility": "1"}
+    ic = next(c for c in snapshot.curves if c.metric == "ic")
+    qlike = next(c for c in snapshot.curves if c.metric == "qlike")
+    assert ic.champion and ic.version == "1" and len(ic.t) == len(ic.value) == len(ic.baseline) > 10
+    assert qlike.model == "volatility" and all(v is None or v > -50 for v in qlike.value)
+    assert [d.feature for d in snapshot.drift] and snapshot.psi_fail == 100.0
+    good, bad = snapshot.track_record("right"), snapshot.track_record("wrong")
+    assert good is not None and bad is not None
+    assert (good.decisions, good.executed, good.halted) == (len(base) + 10, len(base), 10)
+    assert good.scored == len(base) + 10 and good.traded == bad.traded > len(base) * 0.9
+    assert good.hit_rate == 1.0 and bad.hit_rate == 0.0, "the losing strategy is shown as it is"
+    assert good.gross_return > 0 > bad.gross_return
+    assert good.gross_return == pytest.approx(-bad.gross_return)
+    assert snapshot.track_record("no such strategy") is None
+    meta = result.asset_materializations_for_node("model_monitoring")[0].metadata
+    assert "right" in meta["strategy_track_record"].value

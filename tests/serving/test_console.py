@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
+from console_support import lona_strategies, reviews, snapshot
 from pydantic import SecretStr
 from serving_support import AUTH, TOKEN, decision_body, serve, settings_for, store_asset
 from test_serving_allocations import allocation_table
@@ -16,14 +18,24 @@ from test_serving_allocations import allocation_table
 from nexus_assets.allocation_record import ASSET_FILE
 from nexus_assets.live_engine.ledger import OrderLedger
 from nexus_assets.live_engine.models import OrderRequest
+from nexus_assets.lona.signals import signal_strength
+from nexus_assets.monitoring_record import write_snapshot
+from nexus_serving.console.stored_tables import REVIEWS_FILE, STRATEGIES_FILE
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 WRONG_TOKEN = "not-a-token-0123456789abcdef"
 
 
+DAGSTER = "http://dagster.test:3000"
+
+
 @pytest.fixture(scope="module")
-def service(trained_registry, cache_dir, tmp_path_factory) -> Iterator[httpx.Client]:
-    root = tmp_path_factory.mktemp("console")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("console")
+
+
+@pytest.fixture(scope="module")
+def service(trained_registry, cache_dir, root) -> Iterator[httpx.Client]:
     store_asset(allocation_table({"S1": 0.2, "S2": 0.005, "S3": 0.0}), root / "data", ASSET_FILE)
     settings = settings_for(
         trained_registry,
@@ -31,6 +43,7 @@ def service(trained_registry, cache_dir, tmp_path_factory) -> Iterator[httpx.Cli
         data_dir=str(root / "data"),
         audit_database_url=SecretStr(f"sqlite:///{root / 'store.db'}"),
         admin_tokens=SecretStr(f"alice:{ADMIN_TOKEN}"),
+        dagster_url=DAGSTER,
     )
     with pytest.MonkeyPatch.context() as patch, serve(settings) as client:
         patch.setenv("NEXUS_LEDGER_DATABASE_URL", f"sqlite:///{root / 'ledger.db'}")
@@ -191,9 +204,13 @@ def test_the_models_panel_lists_the_champions_serving(service):
     with _signed_in(service, TOKEN) as client:
         page = client.get("/console").text
     panel = page[page.index('id="models"') :]
-    assert len(re.findall(r"<tr><td>[\w-]+</td><td>champion</td>", panel)) == len(models) == 3
+    rows = dict(re.findall(r'<tr data-model="([\w-]+)" data-role="champion">(.*?)</tr>', panel, re.S))
+    assert len(rows) == len(models) == 3
     for model in models:
-        assert f"<td>{model['name']}</td><td>champion</td><td>{model['version']}</td>" in panel
+        row = rows[model["name"]]
+        assert f"<td>{model['version']}</td>" in row
+        # The gate's verdict on the version, as the registry's tags hold it.
+        assert "<dt>promoted</dt><dd>True</dd>" in row and "first champion: beats the naive baselines" in row
 
 
 def test_the_portfolio_panel_marks_targets_that_diverge_from_the_weights_held(service):
@@ -258,3 +275,81 @@ def test_htmx_is_served_from_the_service(service):
     script = service.get("/console/static/htmx.min.js")
     assert script.status_code == 200
     assert script.text.startswith("/* htmx 2.0.11")
+
+
+def _panel(page: str, section: str) -> str:
+    start = page.index(f'<section id="{section}"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_strategies_panel_shows_backtest_review_weight_and_live_record(service, root):
+    with _signed_in(service, TOKEN) as client:
+        empty = _panel(client.get("/console").text, "strategies")
+        assert "no strategies have been materialized yet" in empty
+        store_asset(lona_strategies(), root / "data", STRATEGIES_FILE)
+        store_asset(reviews(), root / "data", REVIEWS_FILE)
+        write_snapshot(snapshot(), str(root / "data"))
+        panel = _panel(client.get("/console").text, "strategies")
+    rows = dict(re.findall(r'<tr data-strategy="([\w-]+)">(.*?)</tr>', panel, re.S))
+    assert set(rows) == {"st-good", "st-poor", "st-new"}
+    good, poor, new = rows["st-good"], rows["st-poor"], rows["st-new"]
+    assert "25.0%" in good and "1.80" in good and "61.0%" in good and ">40<" in good
+    # The weight a decision keeps: backtest strength times the review's scale.
+    strength = signal_strength({"total_return": -0.12, "sharpe_ratio": -0.4, "max_drawdown": 0.3,
+                                "win_rate": 0.42, "total_trades": 12})  # fmt: skip
+    assert f"{strength * 0.5:.2f}" in poor and f"({strength:.2f} &times; 0.5)" in poor
+    assert "caution" in poor and "few trades (12)" in poor and "no xAI key" in poor
+    assert "<script>" not in poor and "&lt;script&gt;" in poor
+    assert "not reviewed" in good and "(traded at 0.5 strength)" in good, (
+        "reviews exist, this one is not reviewed"
+    )
+    assert "No completed backtest report" in new and "no live decisions" in new
+    # The live record, the losing strategy shown as it is.
+    assert "+1.20%" in good and 'class="num gain"' in good and "60.0%" in good
+    assert "-0.40%" in poor and 'class="num loss"' in poor and "2 halt" in poor
+    assert "gross of costs" in panel and f'href="{DAGSTER}/assets/lona_strategies"' in panel
+
+
+def test_the_models_panel_shows_the_monitoring_verdicts_skill_and_drift(service, root):
+    write_snapshot(snapshot("feedbeefcafe0001"), str(root / "data"))
+    with _signed_in(service, TOKEN) as client:
+        panel = _panel(client.get("/console").text, "models")
+        curves = client.get("/console/data/monitoring").json()["curves"]
+    checks = dict(re.findall(r'<tr data-check="(\w+)">(.*?)</tr>', panel, re.S))
+    assert 'class="level-fail">fail<' in checks["predictor_live_skill"]
+    assert "below momentum&#39;s 0.02" in checks["predictor_live_skill"]
+    assert 'class="level-pass">pass<' in checks["feature_drift"]
+    assert "IC -0.0500" in panel and "-0.0700" in panel
+    assert f'href="{DAGSTER}/runs/feedbeefcafe0001"' in panel
+    assert f'href="{DAGSTER}/assets/model_monitoring?view=checks"' in panel
+    assert re.search(r'level-fail">\s*<meter[^>]*></meter>\s*0\.310', panel), (
+        "ret_1 drifted past the fail line"
+    )
+    [ic] = curves
+    assert (ic["model"], ic["metric"], ic["value"], ic["baseline"]) == (
+        "predictor",
+        "ic",
+        [0.1, -0.05],
+        [0.0, 0.02],
+    )
+    with httpx.Client(base_url=service.base_url) as anonymous:
+        assert anonymous.get("/console/data/monitoring").status_code == 401
+
+
+def test_a_broken_stored_file_is_named_and_the_rest_of_the_console_still_shows(service, root):
+    stored = root / "data" / "model_monitoring" / "snapshot.json"
+    stored.write_text('{"evaluated_at": "2026-11-03T00:00:00Z", "run_id": 7}')
+    store_asset(lona_strategies().drop("win_rate"), root / "data", STRATEGIES_FILE)
+    try:
+        with _signed_in(service, TOKEN) as client:
+            page = client.get("/console")
+            refused = client.get("/console/data/monitoring")
+    finally:
+        write_snapshot(snapshot(), str(root / "data"))
+        store_asset(lona_strategies(), root / "data", STRATEGIES_FILE)
+    assert page.status_code == 200
+    models, strategies = _panel(page.text, "models"), _panel(page.text, "strategies")
+    assert "The monitoring snapshot cannot be shown" in models and "run_id" in models
+    assert "column &#39;win_rate&#39; is missing" in strategies
+    assert 'data-role="champion"' in models, "the models serving are still listed"
+    assert refused.status_code == 503 and "run_id" in refused.json()["detail"]

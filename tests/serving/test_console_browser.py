@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from console_support import lona_strategies, reviews, snapshot
 from pydantic import SecretStr
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
@@ -20,7 +21,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-from serving_support import AUTH, TOKEN, decision_body, serve, settings_for
+from serving_support import AUTH, TOKEN, decision_body, serve, settings_for, store_asset
+
+from nexus_assets.monitoring_record import write_snapshot
+from nexus_serving.console.stored_tables import REVIEWS_FILE, STRATEGIES_FILE
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +40,15 @@ POLL_WAIT_S = 15
 
 @pytest.fixture(scope="module")
 def service(trained_registry, cache_dir, tmp_path_factory) -> Iterator[httpx.Client]:
-    store = tmp_path_factory.mktemp("console-browser") / "store.db"
+    root = tmp_path_factory.mktemp("console-browser")
+    store_asset(lona_strategies(), root / "data", STRATEGIES_FILE)
+    store_asset(reviews(), root / "data", REVIEWS_FILE)
+    write_snapshot(snapshot(), str(root / "data"))
     settings = settings_for(
         trained_registry,
         cache_dir,
-        audit_database_url=SecretStr(f"sqlite:///{store}"),
+        data_dir=str(root / "data"),
+        audit_database_url=SecretStr(f"sqlite:///{root / 'store.db'}"),
         admin_tokens=SecretStr(f"alice:{ADMIN_TOKEN}"),
     )
     with serve(settings) as client:
@@ -149,6 +157,28 @@ def test_the_risk_panel_charts_each_books_equity(page, service, market):
     assert "equity 97000.00" in label and "drawdown 6.7%" in label
     refused = [entry["message"] for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
     assert refused == []  # nothing the Content-Security-Policy refused, no file missing
+
+
+def test_the_models_panel_charts_live_skill_and_a_review_opens_from_the_keyboard(page, service):
+    _sign_in(page, str(service.base_url), TOKEN)
+    chart = WebDriverWait(page, POLL_WAIT_S).until(
+        ec.presence_of_element_located(
+            (By.CSS_SELECTOR, '#skill-chart .chart[data-model="predictor"] canvas')
+        )
+    )
+    assert chart.size["width"] > 0
+    label = page.find_element(By.CSS_SELECTOR, '#skill-chart .chart[data-model="predictor"]').get_attribute(
+        "aria-label"
+    )
+    assert "live IC -0.0500 against momentum's 0.0200" in label and "higher is better" in label
+    summary = page.find_element(By.CSS_SELECTOR, 'tr[data-strategy="st-poor"] details summary')
+    details = summary.find_element(By.XPATH, "..")
+    assert details.get_attribute("open") is None
+    summary.send_keys(Keys.ENTER)
+    assert details.get_attribute("open") is not None
+    assert "few trades (12)" in details.text
+    refused = [entry["message"] for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert refused == []
 
 
 def test_engaging_the_kill_switch_in_the_page_halts_new_decisions(page, service, market):

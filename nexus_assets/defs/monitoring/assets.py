@@ -109,6 +109,7 @@ def model_monitoring(
     market_bars: pl.DataFrame,
     features: pl.DataFrame,
 ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
+    from nexus_assets import monitoring_record as record
     from nexus_assets.lona.wire import parse_time
     from nexus_assets.ml import registry
     from nexus_assets.ml.features import FEATURE_COLUMNS
@@ -119,6 +120,8 @@ def model_monitoring(
         join_outcomes,
         predictor_skill,
         rolling_ic,
+        rolling_qlike,
+        strategy_track_record,
         volatility_skill,
     )
     from nexus_assets.ml.monitoring.skill import recent, skill_rows
@@ -156,7 +159,8 @@ def model_monitoring(
     outcomes = bar_outcomes(market_bars, features)
     # One prediction per version, symbol and bar: a served decision and the allocation on the same
     # bar are the same model output, counted once (the served one is kept).
-    joined = join_outcomes(predictions, outcomes).unique(
+    placed = join_outcomes(predictions, outcomes)
+    joined = placed.unique(
         subset=["symbol", "bar_time", "predictor_version", "volatility_version"],
         keep="first",
         maintain_order=True,
@@ -208,7 +212,11 @@ def model_monitoring(
     if confidence is not None:
         metadata["confidence_brier"] = confidence.brier
         metadata["confidence_calibration_error"] = confidence.expected_calibration_error
-    curves = {}
+    # Every decision on a strategy's signal counts for it, before the per-bar de-duplication.
+    track_record = strategy_track_record(served, placed)
+    if track_record.height:
+        metadata["strategy_track_record"] = dg.MetadataValue.md(markdown_table(track_record))
+    curves, kept_curves = {}, []
     for skill in predictor:
         curve = rolling_ic(joined, skill.version, config.window_bars)
         if curve.height:
@@ -217,6 +225,13 @@ def model_monitoring(
                 curve["ic"].to_numpy(),
                 curve["baseline_ic"].to_numpy(),
             )
+            is_champion = skill.version == champions["predictor"]
+            kept_curves.append(record.curve("predictor", skill.version, is_champion, "ic", curve))
+    for skill in volatility:
+        curve = rolling_qlike(joined, skill.version, config.window_bars)
+        if curve.height:
+            is_champion = skill.version == champions["volatility"]
+            kept_curves.append(record.curve("volatility", skill.version, is_champion, "qlike", curve))
     if curves:
         png = figure_png(live_ic(curves, f"live IC, trailing {config.window_bars} bars"))
         metadata["live_ic_plot"] = dg.MetadataValue.md(png_markdown(png, "live IC"))
@@ -230,6 +245,20 @@ def model_monitoring(
             f"{name}: {verdict.level}: {verdict.reason}"
         )
 
+    snapshot = record.MonitoringSnapshot(
+        evaluated_at=datetime.now(UTC),
+        run_id=context.run_id,
+        window_bars=config.window_bars,
+        champions=champions,
+        checks=[record.CheckVerdict(name=n, level=v.level, reason=v.reason) for n, v in verdicts.items()],
+        skill=record.table_rows(table),
+        curves=kept_curves,
+        drift=[record.FeatureDriftRow(feature=d.feature, psi=d.psi) for d in drift],
+        psi_warn=config.psi_warn,
+        psi_fail=config.psi_fail,
+        strategies=track_record.to_dicts(),
+    )
+    metadata["snapshot"] = str(record.write_snapshot(snapshot))
     yield dg.Output(table, metadata=frame_metadata(table, **metadata))
     yield _check(PREDICTOR_CHECK, verdicts[PREDICTOR_CHECK], version=champions["predictor"] or "none")
     yield _check(VOLATILITY_CHECK, verdicts[VOLATILITY_CHECK], version=champions["volatility"] or "none")

@@ -10,11 +10,14 @@ from nexus_assets.ml.monitoring.skill import (
     calibration,
     predictor_skill,
     rolling_ic,
+    rolling_qlike,
     volatility_skill,
 )
+from nexus_assets.ml.monitoring.track_record import TRACK_RECORD_SCHEMA, strategy_track_record
 
 __all__ = [
     "PREDICTION_COLUMNS",
+    "TRACK_RECORD_SCHEMA",
     "Calibration",
     "FeatureDrift",
     "PredictorSkill",
@@ -26,5 +29,7 @@ __all__ = [
     "predictor_skill",
     "psi",
     "rolling_ic",
+    "rolling_qlike",
+    "strategy_track_record",
     "volatility_skill",
 ]

@@ -28,8 +28,12 @@ PREDICTION_COLUMNS = {
     "anomaly_score": pl.Float64,
     "confidence": pl.Float64,
     "target_weight": pl.Float64,
+    "action": pl.String,
+    "strategy_id": pl.String,
 }
-"""One served (or allocated) prediction per row; the versions are those that made it."""
+"""One served (or allocated) prediction per row; the versions are those that made it. ``action``
+is the decision's (or the allocation line's); ``strategy_id`` the Lona strategy whose signal was
+decided, null for an allocation (which weighs every strategy's signals on a symbol together)."""
 
 
 def bar_outcomes(bars: pl.DataFrame, features: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -9,6 +9,7 @@ the same joined rows, so a model and its baseline are always judged on the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -124,12 +125,15 @@ def recent(joined: pl.DataFrame, window_bars: int) -> pl.DataFrame:
     return joined.filter(pl.col("bar_time") >= times[max(0, len(times) - window_bars)])
 
 
-def rolling_ic(joined: pl.DataFrame, version: str, window_bars: int) -> pl.DataFrame:
-    """``bar_time, ic, baseline_ic`` of one predictor version over each trailing ``window_bars``
-    bars (pooled over symbols): the curve an operator watches fall."""
-    rows = joined.filter(
-        (pl.col("predictor_version") == version) & pl.col("momentum_forecast").is_not_null()
-    ).sort("bar_time")
+def _rolling(
+    rows: pl.DataFrame,
+    window_bars: int,
+    score: Callable[[pl.DataFrame], tuple[float, float]],
+    names: tuple[str, str],
+) -> pl.DataFrame:
+    """``score(window) -> (model, baseline)`` over each trailing ``window_bars`` bars of ``rows``
+    (pooled over symbols), one row per bar with at least three scored predictions."""
+    rows = rows.sort("bar_time")
     times = rows["bar_time"].unique().sort()
     out = []
     for i in range(len(times)):
@@ -137,13 +141,40 @@ def rolling_ic(joined: pl.DataFrame, version: str, window_bars: int) -> pl.DataF
         window = rows.filter(pl.col("bar_time").is_between(start, times[i]))
         if window.height < 3:
             continue
+        model, baseline = score(window)
+        out.append({"bar_time": times[i], names[0]: model, names[1]: baseline})
+    schema = {"bar_time": pl.Datetime("us", "UTC"), names[0]: pl.Float64, names[1]: pl.Float64}
+    return pl.DataFrame(out, schema=schema)
+
+
+def rolling_ic(joined: pl.DataFrame, version: str, window_bars: int) -> pl.DataFrame:
+    """``bar_time, ic, baseline_ic`` of one predictor version over each trailing ``window_bars``
+    bars (pooled over symbols): the curve an operator watches fall."""
+    rows = joined.filter((pl.col("predictor_version") == version) & pl.col("momentum_forecast").is_not_null())
+
+    def score(window: pl.DataFrame) -> tuple[float, float]:
         realized = window["next_return"].to_numpy()
         model = prediction_metrics(window["predicted_return"].to_numpy(), realized)["ic"]
-        baseline = prediction_metrics(window["momentum_forecast"].to_numpy(), realized)["ic"]
-        out.append({"bar_time": times[i], "ic": model, "baseline_ic": baseline})
-    return pl.DataFrame(
-        out, schema={"bar_time": pl.Datetime("us", "UTC"), "ic": pl.Float64, "baseline_ic": pl.Float64}
+        return model, prediction_metrics(window["momentum_forecast"].to_numpy(), realized)["ic"]
+
+    return _rolling(rows, window_bars, score, ("ic", "baseline_ic"))
+
+
+def rolling_qlike(joined: pl.DataFrame, version: str, window_bars: int) -> pl.DataFrame:
+    """``bar_time, qlike, baseline_qlike`` of one volatility version over each trailing
+    ``window_bars`` bars, beside EWMA's on the same rows (lower is better)."""
+    rows = joined.filter(
+        (pl.col("volatility_version") == version)
+        & pl.col("ewma_variance").is_not_null()
+        & (pl.col("volatility_forecast") > 0)
     )
+
+    def score(window: pl.DataFrame) -> tuple[float, float]:
+        squared = window["next_return"].to_numpy() ** 2
+        model = qlike(window["volatility_forecast"].to_numpy() ** 2, squared)
+        return model, qlike(window["ewma_variance"].to_numpy(), squared)
+
+    return _rolling(rows, window_bars, score, ("qlike", "baseline_qlike"))
 
 
 def skill_rows(predictor: list[PredictorSkill], volatility: list[VolatilitySkill]) -> list[dict]:

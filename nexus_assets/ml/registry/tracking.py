@@ -23,6 +23,7 @@ from nexus_assets.ml.registry.names import (
     ANOMALY_MODEL,
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
+    GATE_TAG_PREFIX,
     PREDICTOR_MODEL,
     VOLATILITY_MODEL,
 )
@@ -261,7 +262,7 @@ def judge_and_promote(
     if verdict.promoted:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     for key, value in verdict.as_metadata().items():
-        client.set_model_version_tag(model_name, version, f"gate.{key}", str(value))
+        client.set_model_version_tag(model_name, version, f"{GATE_TAG_PREFIX}{key}", str(value))
     if mlflow.active_run() is not None:
         mlflow.set_tags({"gate.promoted": str(verdict.promoted), "gate.reason": verdict.reason})
         if verdict.details:

@@ -62,7 +62,49 @@
       if (error.message === "401") { window.location.assign("/console/sign-in"); }
     });
   }
+  // The models panel's charts: one per model version, its rolling live skill beside its baseline's.
+  function drawSkill() {
+    var figure = document.getElementById("skill-chart");
+    if (!figure || !window.uPlot) { return; }
+    fetch(figure.dataset.src, {credentials: "same-origin"}).then(function (reply) {
+      if (!reply.ok) { throw new Error(String(reply.status)); }
+      return reply.json();
+    }).then(function (data) {
+      var holder = figure.querySelector(".charts");
+      holder.replaceChildren();
+      data.curves.forEach(function (curve) {
+        var ic = curve.metric === "ic";
+        var name = (ic ? "Predictor" : "Volatility") + " v" + curve.version + (curve.champion ? " (champion)" : "");
+        var baseline = ic ? "momentum" : "EWMA";
+        var last = curve.t.length - 1;
+        var shown = function (v) { return v == null ? "n/a" : v.toFixed(4); };
+        var box = document.createElement("div");
+        box.className = "chart";
+        box.dataset.model = curve.model;
+        box.dataset.version = curve.version;
+        box.setAttribute("role", "img");
+        box.setAttribute("aria-label", name + ": live " + curve.metric.toUpperCase() + " " + shown(curve.value[last]) +
+          " against " + baseline + "'s " + shown(curve.baseline[last]) + " on the newest bar (" +
+          (ic ? "higher" : "lower") + " is better), " + curve.t.length + " bars");
+        holder.appendChild(box);
+        new window.uPlot({
+          title: name + ": rolling " + (ic ? "IC" : "QLIKE"),
+          width: Math.max(Math.min(holder.clientWidth || 800, 1000), 300),
+          height: 220,
+          series: [
+            {},
+            {label: "Live " + (ic ? "IC" : "QLIKE"), stroke: "#0550ae", width: 2, value: function (u, v) { return shown(v); }},
+            {label: baseline, stroke: "#57606a", width: 1, dash: [6, 4], value: function (u, v) { return shown(v); }}
+          ],
+          axes: [{}, {size: 70}]
+        }, [curve.t, curve.value, curve.baseline], box);
+      });
+    }).catch(function (error) {
+      if (error.message === "401") { window.location.assign("/console/sign-in"); }
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
+    drawSkill();
     drawEquity();
     if (document.getElementById("equity-chart")) { window.setInterval(drawEquity, 10000); }
   });
