@@ -17,14 +17,21 @@
   });
   function percent(value) { return value == null ? "" : (value * 100).toFixed(1) + "%"; }
 
-  // The risk panel's chart (uPlot, served from /console/static): one per book, redrawn every 10 s.
-  function drawEquity() {
-    var figure = document.getElementById("equity-chart");
+  // A chart figure's data (its data-src, signed in), handed to draw; a lost sign-in goes back to the form.
+  function withChartData(id, draw) {
+    var figure = document.getElementById(id);
     if (!figure || !window.uPlot) { return; }
     fetch(figure.dataset.src, {credentials: "same-origin"}).then(function (reply) {
       if (!reply.ok) { throw new Error(String(reply.status)); }
       return reply.json();
-    }).then(function (data) {
+    }).then(function (data) { draw(figure, data); }).catch(function (error) {
+      if (error.message === "401") { window.location.assign("/console/sign-in"); }
+    });
+  }
+
+  // The risk panel's chart (uPlot, served from /console/static): one per book, redrawn every 10 s.
+  function drawEquity() {
+    withChartData("equity-chart", function (figure, data) {
       var holder = figure.querySelector(".charts");
       var names = Object.keys(data.books);
       figure.querySelector(".empty").hidden = names.length > 0;
@@ -58,18 +65,11 @@
           ]
         }, [series.t, series.equity, series.drawdown], box);
       });
-    }).catch(function (error) {
-      if (error.message === "401") { window.location.assign("/console/sign-in"); }
     });
   }
   // The models panel's charts: one per model version, its rolling live skill beside its baseline's.
   function drawSkill() {
-    var figure = document.getElementById("skill-chart");
-    if (!figure || !window.uPlot) { return; }
-    fetch(figure.dataset.src, {credentials: "same-origin"}).then(function (reply) {
-      if (!reply.ok) { throw new Error(String(reply.status)); }
-      return reply.json();
-    }).then(function (data) {
+    withChartData("skill-chart", function (figure, data) {
       var holder = figure.querySelector(".charts");
       holder.replaceChildren();
       data.curves.forEach(function (curve) {
@@ -99,8 +99,6 @@
           axes: [{}, {size: 70}]
         }, [curve.t, curve.value, curve.baseline], box);
       });
-    }).catch(function (error) {
-      if (error.message === "401") { window.location.assign("/console/sign-in"); }
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
